@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tessera import errors
+from tessera.certificates.router import loyalty as certificates_loyalty
+from tessera.config import Settings
+from tessera.customers.router import loyalty as customers_loyalty
+from tessera.db import Database
+from tessera.promocodes.router import loyalty as promocodes_loyalty
+from tessera.sailplay import error_response
+from tessera.tenancy.router import loyalty as tenancy_loyalty
+from tessera.tenancy.service import Authenticator
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """The whole service. Pass ``database`` to share one pool with the caller (tests, CLI)."""
+    settings = settings or Settings()
+    owns_database = database is None
+    db = database or Database(settings.database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_database:
+            await db.dispose()
+
+    app = FastAPI(title="Tessera", version="0.1.0", lifespan=lifespan, redirect_slashes=False)
+    app.state.settings = settings
+    app.state.database = db
+    app.state.authenticator = Authenticator(db, settings.token_cache_seconds)
+
+    for loyalty in (tenancy_loyalty, customers_loyalty, promocodes_loyalty, certificates_loyalty):
+        app.include_router(loyalty.router)
+
+    @app.exception_handler(errors.TesseraError)
+    async def render_error(request: Request, error: errors.TesseraError) -> Response:
+        return error_response(error)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def render_http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 404:
+            return error_response(errors.UnknownPath(f"Unknown path {request.url.path}"))
+        return JSONResponse({"status": "error", "message": str(error.detail)}, status_code=error.status_code)
+
+    return app

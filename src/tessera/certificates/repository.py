@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.certificates.models import Certificate, CertificateGroup
+
+
+async def add_group(
+    session: AsyncSession, partner_id: int, department_id: int, name: str, value: Decimal
+) -> CertificateGroup:
+    group = CertificateGroup(partner_id=partner_id, department_id=department_id, name=name, value=value)
+    session.add(group)
+    await session.flush()
+    return group
+
+
+async def list_groups(
+    session: AsyncSession, partner_id: int, department_id: int | None
+) -> Sequence[tuple[CertificateGroup, int, int, int]]:
+    """Each group with its total, activated and used counts (deleted certificates not counted)."""
+    live = Certificate.deleted_at.is_(None)
+    counts = (
+        select(
+            Certificate.group_id,
+            func.count().label("total"),
+            func.count(Certificate.activated_at).label("activated"),
+            func.count(Certificate.used_at).label("used"),
+        )
+        .where(Certificate.partner_id == partner_id, live)
+        .group_by(Certificate.group_id)
+        .subquery()
+    )
+    query = (
+        select(
+            CertificateGroup,
+            func.coalesce(counts.c.total, 0),
+            func.coalesce(counts.c.activated, 0),
+            func.coalesce(counts.c.used, 0),
+        )
+        .outerjoin(counts, counts.c.group_id == CertificateGroup.id)
+        .where(CertificateGroup.partner_id == partner_id)
+        .order_by(CertificateGroup.id)
+    )
+    if department_id is not None:
+        query = query.where(CertificateGroup.department_id == department_id)
+    rows = await session.execute(query)
+    return [(group, int(total), int(activated), int(used)) for group, total, activated, used in rows.tuples()]
+
+
+async def find(
+    session: AsyncSession, partner_id: int, number: str
+) -> tuple[Certificate, CertificateGroup] | None:
+    row = await session.execute(
+        select(Certificate, CertificateGroup)
+        .join(CertificateGroup, CertificateGroup.id == Certificate.group_id)
+        .where(Certificate.partner_id == partner_id, Certificate.number == number)
+    )
+    found = row.tuples().first()
+    return (found[0], found[1]) if found else None
+
+
+async def existing_numbers(session: AsyncSession, partner_id: int, numbers: Sequence[str]) -> Sequence[str]:
+    result = await session.scalars(
+        select(Certificate.number).where(
+            Certificate.partner_id == partner_id, Certificate.number.in_(numbers)
+        )
+    )
+    return result.all()
+
+
+async def activate(
+    session: AsyncSession, partner_id: int, number: str, department_id: int, now: datetime
+) -> bool:
+    """created → activated, only in the certificate's own department; one winner under concurrency."""
+    result = await session.execute(
+        update(Certificate)
+        .where(
+            Certificate.partner_id == partner_id,
+            Certificate.number == number,
+            Certificate.department_id == department_id,
+            Certificate.activated_at.is_(None),
+            Certificate.used_at.is_(None),
+            Certificate.deleted_at.is_(None),
+        )
+        .values(activated_at=now)
+        .returning(Certificate.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def use(session: AsyncSession, partner_id: int, number: str, department_id: int, now: datetime) -> bool:
+    """activated → used, once: the guard ``used_at IS NULL`` lets exactly one request through."""
+    result = await session.execute(
+        update(Certificate)
+        .where(
+            Certificate.partner_id == partner_id,
+            Certificate.number == number,
+            Certificate.department_id == department_id,
+            Certificate.activated_at.is_not(None),
+            Certificate.used_at.is_(None),
+            Certificate.deleted_at.is_(None),
+        )
+        .values(used_at=now)
+        .returning(Certificate.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def delete(session: AsyncSession, partner_id: int, number: str, now: datetime) -> bool:
+    result = await session.execute(
+        update(Certificate)
+        .where(
+            Certificate.partner_id == partner_id,
+            Certificate.number == number,
+            Certificate.deleted_at.is_(None),
+        )
+        .values(deleted_at=now)
+        .returning(Certificate.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None

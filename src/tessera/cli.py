@@ -1,0 +1,236 @@
+"""``tessera``: run the service and administer it from a shell (SPEC §1)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from tessera import errors, migrate
+from tessera.certificates import rules as certificate_rules
+from tessera.certificates import service as certificates
+from tessera.config import Settings
+from tessera.db import Database
+from tessera.imports.parsers import detect_format
+from tessera.promocodes import rules as promocode_rules
+from tessera.promocodes import service as promocodes
+from tessera.tenancy import repository as tenancy_repository
+from tessera.tenancy import service as tenancy
+
+app = typer.Typer(help="Tessera: promo codes, gift certificates and the messages that deliver them.")
+departments_app = typer.Typer(help="Departments (shops, sites, apps) and their credentials.")
+api_keys_app = typer.Typer(help="API keys for the messaging face.")
+promocodes_app = typer.Typer(help="Promo-code groups.")
+certificates_app = typer.Typer(help="Gift certificates.")
+app.add_typer(departments_app, name="departments")
+app.add_typer(api_keys_app, name="api-keys")
+app.add_typer(promocodes_app, name="promocodes")
+app.add_typer(certificates_app, name="certificates")
+
+console = Console(stderr=True)
+T = TypeVar("T")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def _run(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Runs one command against the configured database, turning service errors into exit code 1."""
+    settings = Settings()
+
+    async def main() -> T:
+        database = Database(settings.database_url)
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(main())
+    except errors.TesseraError as error:
+        console.print(f"[red]error[/red] {json.dumps(error.body(), ensure_ascii=False)}")
+        raise typer.Exit(1) from None
+
+
+def _print(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        for key, value in result.items():
+            console.print(f"[bold]{key}[/bold]: {value}")
+
+
+async def create_demo_partner(database: Database) -> dict[str, Any] | None:
+    """On an empty database, a demo partner with one department and an API key; else None."""
+    async with database.transaction() as session:
+        if await tenancy_repository.count_partners(session):
+            return None
+        department = await tenancy.create_department(session, "Demo shop")
+        api_key = await tenancy.create_api_key(session, department.partner_id)
+    return {
+        "partner_id": department.partner_id,
+        "store_department_id": department.store_department_id,
+        "store_department_key": department.store_department_key,
+        "pin_code": department.pin_code,
+        "api_key": api_key,
+    }
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the API and the admin UI. On SQLite the schema is migrated first."""
+    import uvicorn
+
+    from tessera.app import create_app
+
+    settings = Settings()
+    database = Database(settings.database_url)
+    if database.is_sqlite:
+        migrate.upgrade(settings.database_url)
+    demo = asyncio.run(create_demo_partner(database))
+    asyncio.run(database.dispose())
+    if demo is not None:
+        console.print(
+            "[bold green]Created the demo partner.[/bold green] Keep these; they are not shown again:"
+        )
+        _print(demo, as_json=False)
+    console.print(f"Tessera on http://{host}:{port} using {database.dialect}")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Apply the schema migrations to the configured database."""
+    migrate.upgrade(Settings().database_url)
+    console.print("schema is up to date")
+
+
+@departments_app.command("create")
+def departments_create(
+    name: Annotated[str, typer.Option(help="The department's name.")],
+    partner_id: Annotated[
+        int | None, typer.Option(help="Add to this partner; without it, a new partner.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a department (and its partner), printing its login credentials once."""
+
+    async def work(database: Database) -> dict[str, Any]:
+        async with database.transaction() as session:
+            created = await tenancy.create_department(session, name, partner_id)
+        return {
+            "partner_id": created.partner_id,
+            "store_department_id": created.store_department_id,
+            "store_department_key": created.store_department_key,
+            "pin_code": created.pin_code,
+        }
+
+    _print(_run(work), as_json)
+
+
+@api_keys_app.command("create")
+def api_keys_create(
+    partner_id: Annotated[int, typer.Option(help="The partner the key acts for.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API key for the messaging face, printing it once."""
+
+    async def work(database: Database) -> dict[str, Any]:
+        async with database.transaction() as session:
+            return {"api_key": await tenancy.create_api_key(session, partner_id)}
+
+    _print(_run(work), as_json)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@promocodes_app.command("import")
+def promocodes_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=".txt, .csv, .xls or .xlsx")],
+    partner_id: Annotated[int, typer.Option(help="The partner owning the group.")],
+    group: Annotated[str, typer.Option(help="Group name; created when missing, else appended to.")],
+    type_: Annotated[
+        str | None, typer.Option("--type", help="simple or activation (new groups: simple)")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import promo codes into a group: every line or nothing."""
+    group_type = promocode_rules.parse_group_type(type_) if type_ else None
+    fmt = detect_format(file.name)
+
+    async def work(database: Database) -> dict[str, Any]:
+        with _progress() as progress, file.open("rb") as stream:
+            task = progress.add_task(f"importing {file.name}", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            async with database.transaction() as session:
+                imported_group, count = await promocodes.import_codes(
+                    session,
+                    partner_id,
+                    name=group,
+                    stream=stream,
+                    fmt=fmt,
+                    group_type=group_type,
+                    on_progress=advance,
+                )
+        return {"group_id": imported_group.id, "group": imported_group.name, "imported_count": count}
+
+    _print(_run(work), as_json)
+
+
+@certificates_app.command("import")
+def certificates_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=".txt, .csv, .xls or .xlsx")],
+    department_id: Annotated[int, typer.Option(help="The department the certificates belong to.")],
+    group: Annotated[str, typer.Option(help="Name of the new certificate group.")],
+    value: Annotated[str, typer.Option(help="Each certificate's value.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Import gift certificates as a new group: every line or nothing."""
+    amount: Decimal = certificate_rules.parse_value(value)
+    fmt = detect_format(file.name)
+
+    async def work(database: Database) -> dict[str, Any]:
+        async with database.transaction() as session:
+            department = await tenancy_repository.get_department(session, department_id)
+            if department is None:
+                raise errors.DepartmentNotFound()
+            with _progress() as progress, file.open("rb") as stream:
+                task = progress.add_task(f"importing {file.name}", total=None)
+
+                def advance(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                imported_group, count = await certificates.import_certificates(
+                    session,
+                    department.partner_id,
+                    department_id=department_id,
+                    name=group,
+                    value=amount,
+                    stream=stream,
+                    fmt=fmt,
+                    on_progress=advance,
+                )
+        return {"group_id": imported_group.id, "group": imported_group.name, "imported_count": count}
+
+    _print(_run(work), as_json)

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tessera.clock import utcnow
+from tessera.db import Base, BigId
+
+
+class Customer(Base):
+    """A retailer's customer (SailPlay's user, eSputnik's contact).
+
+    Each identifier is unique within the partner; NULLs never collide on either database.
+    """
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "phone"),
+        UniqueConstraint("partner_id", "email"),
+        UniqueConstraint("partner_id", "origin_user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    #: Stored lower-cased: emails are compared case-insensitively.
+    email: Mapped[str | None] = mapped_column(String(320))
+    origin_user_id: Mapped[str | None] = mapped_column(String(255))
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    middle_name: Mapped[str | None] = mapped_column(String(255))
+    birth_date: Mapped[date | None]
+    sex: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("partner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CustomerTag(Base):
+    """A tag given to a customer. The unique key makes "already has it" a no-op, even concurrently."""
+
+    __tablename__ = "customer_tags"
+    __table_args__ = (UniqueConstraint("partner_id", "customer_id", "tag_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id"))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)

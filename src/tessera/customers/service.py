@@ -1,0 +1,161 @@
+"""Customers and their tags (SPEC §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera import errors
+from tessera.clock import utcnow
+from tessera.customers import repository
+from tessera.customers.identifiers import (
+    CustomerRef,
+    IdentifierKind,
+    normalize_email,
+    normalize_origin_user_id,
+    normalize_phone,
+)
+from tessera.customers.models import Customer
+
+MAX_TAG_LENGTH = 255
+PROFILE_FIELDS = ("first_name", "last_name", "middle_name", "birth_date", "sex")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerInput:
+    phone: str | None = None
+    email: str | None = None
+    origin_user_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    middle_name: str | None = None
+    birth_date: date | None = None
+    sex: int | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        phone: str | None,
+        email: str | None,
+        origin_user_id: str | None,
+        birth_date: str | None = None,
+        sex: int | None = None,
+        **names: str | None,
+    ) -> CustomerInput:
+        parsed_birth_date = None
+        if birth_date:
+            try:
+                parsed_birth_date = date.fromisoformat(birth_date[:10])
+            except ValueError:
+                raise errors.InvalidParameter("birth_date", "use YYYY-MM-DD") from None
+            # SailPlay clamps years before 1900 to 1900.
+            if parsed_birth_date.year < 1900:
+                parsed_birth_date = parsed_birth_date.replace(year=1900)
+        if sex is not None and sex not in (1, 2, 3):
+            raise errors.InvalidParameter("sex", "1 male, 2 female, 3 other")
+        return cls(
+            phone=normalize_phone(phone) if phone else None,
+            email=normalize_email(email) if email else None,
+            origin_user_id=normalize_origin_user_id(origin_user_id) if origin_user_id else None,
+            birth_date=parsed_birth_date,
+            sex=sex,
+            **{k: v for k, v in names.items() if k in ("first_name", "last_name", "middle_name")},
+        )
+
+    def refs(self) -> list[CustomerRef]:
+        pairs = (
+            (IdentifierKind.PHONE, self.phone),
+            (IdentifierKind.EMAIL, self.email),
+            (IdentifierKind.ORIGIN_USER_ID, self.origin_user_id),
+        )
+        return [CustomerRef(kind, value) for kind, value in pairs if value]
+
+
+_TAKEN = {
+    IdentifierKind.PHONE: errors.PhoneTaken,
+    IdentifierKind.EMAIL: errors.EmailTaken,
+    IdentifierKind.ORIGIN_USER_ID: errors.OriginUserIdTaken,
+}
+
+
+async def add_or_update(session: AsyncSession, partner_id: int, data: CustomerInput) -> Customer:
+    """``users/add``: creates the customer, or completes the one an identifier already names.
+
+    The identifiers given must not name two different customers: that is the -200007/-200010
+    conflict. Profile fields that are given overwrite stored ones; absent ones are kept.
+    """
+    refs = data.refs()
+    if not refs:
+        raise errors.MissingCustomerIdentifier()
+    owners = {ref.kind: await repository.find(session, partner_id, ref) for ref in refs}
+    existing = next((c for c in owners.values() if c is not None), None)
+    for kind, owner in owners.items():
+        if owner is not None and existing is not None and owner.id != existing.id:
+            raise _TAKEN[kind]()
+    fields: dict[str, Any] = {
+        name: getattr(data, name) for name in PROFILE_FIELDS if getattr(data, name) is not None
+    }
+    fields.update({ref.kind.value: ref.value for ref in refs})
+    if existing is None:
+        return await repository.add(session, partner_id, fields)
+    for name, value in fields.items():
+        setattr(existing, name, value)
+    await session.flush()
+    return existing
+
+
+async def get(session: AsyncSession, partner_id: int, ref: CustomerRef) -> Customer:
+    customer = await repository.find(session, partner_id, ref)
+    if customer is None:
+        raise errors.CustomerNotFound()
+    return customer
+
+
+async def get_id(session: AsyncSession, partner_id: int, ref: CustomerRef) -> int:
+    customer_id = await repository.find_id(session, partner_id, ref)
+    if customer_id is None:
+        raise errors.CustomerNotFound()
+    return customer_id
+
+
+def parse_tag_names(raw: str) -> list[str]:
+    """``tags=Tag1,Tag2``: trimmed, de-duplicated, in the order given."""
+    names = list(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
+    if not names:
+        raise errors.MissingField("tags")
+    for name in names:
+        if len(name) > MAX_TAG_LENGTH:
+            raise errors.InvalidParameter("tags", f"a tag is longer than {MAX_TAG_LENGTH} characters")
+    return names
+
+
+async def add_tags(
+    session: AsyncSession,
+    partner_id: int,
+    customer_id: int,
+    names: Sequence[str],
+    now: datetime | None = None,
+) -> list[str]:
+    """Gives the customer these tags; returns the ones that are new to them (only those fire triggers)."""
+    now = now or utcnow()
+    tag_ids = await repository.ensure_tags(session, partner_id, names)
+    added = []
+    for name in names:
+        if await repository.add_customer_tag(session, partner_id, customer_id, tag_ids[name], now):
+            added.append(name)
+    return added
+
+
+async def list_tags(
+    session: AsyncSession, partner_id: int, customer_id: int
+) -> Sequence[tuple[str, datetime]]:
+    return await repository.customer_tags(session, partner_id, customer_id)
+
+
+async def delete_tags(session: AsyncSession, partner_id: int, customer_id: int, names: Sequence[str]) -> int:
+    return await repository.delete_customer_tags(session, partner_id, customer_id, names)

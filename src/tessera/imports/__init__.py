@@ -1,0 +1,1 @@
+"""Parsing of uploaded code and certificate files."""

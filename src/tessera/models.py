@@ -1,0 +1,24 @@
+"""Imports every domain's models so ``Base.metadata`` is complete (for Alembic and tests)."""
+
+from tessera.certificates.models import Certificate, CertificateGroup
+from tessera.customers.models import Customer, CustomerTag, Tag
+from tessera.db import Base
+from tessera.promocodes.models import Promocode, PromocodeActivation, PromocodeGroup
+from tessera.tenancy.models import ApiKey, AuthToken, Department, Employee, Partner
+
+__all__ = [
+    "ApiKey",
+    "AuthToken",
+    "Base",
+    "Certificate",
+    "CertificateGroup",
+    "Customer",
+    "CustomerTag",
+    "Department",
+    "Employee",
+    "Partner",
+    "Promocode",
+    "PromocodeActivation",
+    "PromocodeGroup",
+    "Tag",
+]

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, SmallInteger, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tessera.clock import utcnow
+from tessera.db import Base, BigId
+
+
+class GroupType(enum.IntEnum):
+    SIMPLE = 1
+    ACTIVATION = 2
+
+
+class CodeState(enum.IntEnum):
+    """SPEC §5. A code only moves forward: 1 → 2 → 3."""
+
+    AVAILABLE = 1
+    ISSUED = 2  # sent, issued or activated: it belongs to a customer now
+    APPLIED = 3  # applied to a purchase
+
+
+class PromocodeGroup(Base):
+    __tablename__ = "promocode_groups"
+    __table_args__ = (UniqueConstraint("partner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    name: Mapped[str] = mapped_column(String(128))
+    group_type: Mapped[int] = mapped_column(SmallInteger)
+    #: True: each code is single-use. False: a code may be activated once per customer.
+    apply_items_once: Mapped[bool] = mapped_column(default=True)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Promocode(Base):
+    __tablename__ = "promocodes"
+    __table_args__ = (
+        # number first: `info` finds a number across all of a partner's groups with this index.
+        UniqueConstraint("partner_id", "number", "group_id"),
+        # The pool of codes still free to issue: the `issue` claim reads its first entry.
+        Index(
+            "ix_promocodes_available",
+            "group_id",
+            "id",
+            postgresql_where=text("state = 1"),
+            sqlite_where=text("state = 1"),
+        ),
+        Index("ix_promocodes_group_id_state", "group_id", "state"),
+        Index(
+            "ix_promocodes_customer_id",
+            "customer_id",
+            postgresql_where=text("customer_id IS NOT NULL"),
+            sqlite_where=text("customer_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    group_id: Mapped[int] = mapped_column(ForeignKey("promocode_groups.id"))
+    number: Mapped[str] = mapped_column(String(128))
+    state: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
+    #: The customer the code was issued to or activated by (single-use codes).
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    receipt_date: Mapped[datetime | None]
+    #: When a single-use code was activated; the guard that makes activation happen once.
+    activated_at: Mapped[datetime | None]
+    applied_times: Mapped[int] = mapped_column(server_default=text("0"))
+    date_of_use: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+
+
+class PromocodeActivation(Base):
+    """Who activated which code. The unique key is what limits a multi-use code to once per customer."""
+
+    __tablename__ = "promocode_activations"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "promocode_id", "customer_id"),
+        Index("ix_promocode_activations_customer_id", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    promocode_id: Mapped[int] = mapped_column(ForeignKey("promocodes.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    activated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.db import insert_or_ignore
+from tessera.promocodes.models import CodeState, Promocode, PromocodeActivation, PromocodeGroup
+
+
+async def get_group(session: AsyncSession, partner_id: int, group_id: int) -> PromocodeGroup | None:
+    return await session.scalar(
+        select(PromocodeGroup).where(PromocodeGroup.partner_id == partner_id, PromocodeGroup.id == group_id)
+    )
+
+
+async def get_group_by_name(session: AsyncSession, partner_id: int, name: str) -> PromocodeGroup | None:
+    return await session.scalar(
+        select(PromocodeGroup).where(PromocodeGroup.partner_id == partner_id, PromocodeGroup.name == name)
+    )
+
+
+async def add_group(
+    session: AsyncSession, partner_id: int, name: str, group_type: int, apply_items_once: bool
+) -> PromocodeGroup:
+    group = PromocodeGroup(
+        partner_id=partner_id,
+        name=name,
+        group_type=group_type,
+        apply_items_once=apply_items_once,
+        enabled=True,
+    )
+    session.add(group)
+    await session.flush()
+    return group
+
+
+async def list_groups(session: AsyncSession, partner_id: int) -> Sequence[PromocodeGroup]:
+    result = await session.scalars(
+        select(PromocodeGroup).where(PromocodeGroup.partner_id == partner_id).order_by(PromocodeGroup.id)
+    )
+    return result.all()
+
+
+async def state_counts(
+    session: AsyncSession, partner_id: int, group_ids: Sequence[int]
+) -> dict[int, dict[int, int]]:
+    """Codes per state per group, read from the (group_id, state) index."""
+    rows = await session.execute(
+        select(Promocode.group_id, Promocode.state, func.count())
+        .where(Promocode.partner_id == partner_id, Promocode.group_id.in_(group_ids))
+        .group_by(Promocode.group_id, Promocode.state)
+    )
+    counts: dict[int, dict[int, int]] = {group_id: {} for group_id in group_ids}
+    for group_id, state, count in rows.tuples():
+        counts[group_id][state] = count
+    return counts
+
+
+async def find_by_number(
+    session: AsyncSession, partner_id: int, number: str
+) -> Sequence[tuple[Promocode, PromocodeGroup]]:
+    rows = await session.execute(
+        select(Promocode, PromocodeGroup)
+        .join(PromocodeGroup, PromocodeGroup.id == Promocode.group_id)
+        .where(Promocode.partner_id == partner_id, Promocode.number == number)
+        .order_by(Promocode.group_id)
+    )
+    return rows.tuples().all()
+
+
+async def find_in_group(
+    session: AsyncSession, partner_id: int, group_id: int, number: str
+) -> Promocode | None:
+    return await session.scalar(
+        select(Promocode).where(
+            Promocode.partner_id == partner_id, Promocode.number == number, Promocode.group_id == group_id
+        )
+    )
+
+
+async def existing_numbers(
+    session: AsyncSession, partner_id: int, group_id: int, numbers: Sequence[str]
+) -> Sequence[str]:
+    result = await session.scalars(
+        select(Promocode.number).where(
+            Promocode.partner_id == partner_id, Promocode.group_id == group_id, Promocode.number.in_(numbers)
+        )
+    )
+    return result.all()
+
+
+async def claim_next_available(
+    session: AsyncSession, partner_id: int, group_id: int, customer_id: int, now: datetime
+) -> Promocode | None:
+    """Hands the group's next free code to the customer, in one statement.
+
+    PostgreSQL: the subquery locks one free row and skips rows other issuers hold, so concurrent
+    issuers never wait on each other or take the same code; the outer ``state = 1`` re-checks
+    the row after the lock. SQLite: ``BEGIN IMMEDIATE`` already makes writers take turns, and
+    ``FOR UPDATE`` compiles to nothing there.
+    """
+    free = (
+        select(Promocode.id)
+        .where(
+            Promocode.group_id == group_id,
+            Promocode.state == CodeState.AVAILABLE,
+            or_(Promocode.expires_at.is_(None), Promocode.expires_at > now),
+        )
+        .order_by(Promocode.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = await session.execute(
+        update(Promocode)
+        .where(
+            Promocode.id == free, Promocode.partner_id == partner_id, Promocode.state == CodeState.AVAILABLE
+        )
+        .values(state=CodeState.ISSUED, customer_id=customer_id, receipt_date=now)
+        .returning(Promocode)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none()
+
+
+async def activate_single_use(
+    session: AsyncSession, code_id: int, customer_id: int, now: datetime
+) -> int | None:
+    """Marks a single-use code activated by this customer; None when someone got there first.
+
+    One guarded UPDATE: it succeeds only while ``activated_at`` is empty and the code is free or
+    was issued to this same customer, so concurrent activations have exactly one winner.
+    Returns the code's state afterwards.
+    """
+    result = await session.execute(
+        update(Promocode)
+        .where(
+            Promocode.id == code_id,
+            Promocode.activated_at.is_(None),
+            or_(Promocode.customer_id.is_(None), Promocode.customer_id == customer_id),
+        )
+        .values(
+            activated_at=now,
+            customer_id=customer_id,
+            receipt_date=func.coalesce(Promocode.receipt_date, now),
+            state=case((Promocode.state == CodeState.AVAILABLE, CodeState.ISSUED), else_=Promocode.state),
+        )
+        .returning(Promocode.state)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none()
+
+
+async def mark_issued(session: AsyncSession, code_id: int, now: datetime) -> int:
+    """A multi-use code leaves the free pool on its first activation. Returns its state."""
+    await session.execute(
+        update(Promocode)
+        .where(Promocode.id == code_id, Promocode.state == CodeState.AVAILABLE)
+        .values(state=CodeState.ISSUED, receipt_date=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(await session.scalar(select(Promocode.state).where(Promocode.id == code_id)) or 0)
+
+
+async def record_activation(
+    session: AsyncSession, partner_id: int, code_id: int, customer_id: int, department_id: int, now: datetime
+) -> bool:
+    """False when this customer had already activated this code (the unique key says so)."""
+    result = await session.execute(
+        insert_or_ignore(session, PromocodeActivation).values(
+            partner_id=partner_id,
+            promocode_id=code_id,
+            customer_id=customer_id,
+            department_id=department_id,
+            activated_at=now,
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def codes_of_customer(
+    session: AsyncSession, partner_id: int, customer_id: int
+) -> Sequence[tuple[Promocode, PromocodeGroup]]:
+    """Codes issued to the customer or activated by them."""
+    activated = select(PromocodeActivation.promocode_id).where(
+        PromocodeActivation.partner_id == partner_id, PromocodeActivation.customer_id == customer_id
+    )
+    rows = await session.execute(
+        select(Promocode, PromocodeGroup)
+        .join(PromocodeGroup, PromocodeGroup.id == Promocode.group_id)
+        .where(
+            Promocode.partner_id == partner_id,
+            or_(Promocode.customer_id == customer_id, Promocode.id.in_(activated)),
+        )
+        .order_by(Promocode.receipt_date, Promocode.id)
+    )
+    return rows.tuples().all()

@@ -1,0 +1,189 @@
+"""Promo-code groups, look-ups, activation, issue and uploads (SPEC §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import BinaryIO
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera import errors
+from tessera.clock import utcnow
+from tessera.customers import service as customers
+from tessera.customers.identifiers import CustomerRef
+from tessera.imports.bulk import Progress, import_numbers
+from tessera.imports.parsers import FileFormat
+from tessera.promocodes import repository, rules
+from tessera.promocodes.models import GroupType, Promocode, PromocodeGroup
+from tessera.promocodes.rules import GroupCounts
+from tessera.tenancy.service import Caller
+
+APPLIED_TAG = "Applied promo code {group}"
+
+
+async def group_named(session: AsyncSession, partner_id: int, name: str) -> PromocodeGroup:
+    group = await repository.get_group_by_name(session, partner_id, name)
+    if group is None:
+        raise errors.PromocodeGroupNotFound()
+    return group
+
+
+async def list_groups(session: AsyncSession, partner_id: int) -> list[tuple[PromocodeGroup, GroupCounts]]:
+    groups = await repository.list_groups(session, partner_id)
+    by_state = await repository.state_counts(session, partner_id, [g.id for g in groups])
+    return [(group, GroupCounts.from_states(by_state[group.id])) for group in groups]
+
+
+async def counts_of(session: AsyncSession, group: PromocodeGroup) -> GroupCounts:
+    by_state = await repository.state_counts(session, group.partner_id, [group.id])
+    return GroupCounts.from_states(by_state[group.id])
+
+
+async def find(
+    session: AsyncSession, partner_id: int, number: str
+) -> Sequence[tuple[Promocode, PromocodeGroup]]:
+    found = await repository.find_by_number(session, partner_id, number)
+    if not found:
+        raise errors.PromocodeNotFound()
+    return found
+
+
+async def activate(
+    session: AsyncSession, caller: Caller, ref: CustomerRef, group_name: str, number: str
+) -> int:
+    """Binds an activation code to a customer and tags them; returns the code's state.
+
+    Single-use codes activate once, ever: the guarded UPDATE in ``activate_single_use`` has one
+    winner. Multi-use codes activate once per customer: the activation row's unique key decides.
+    """
+    now = utcnow()
+    group = await group_named(session, caller.partner_id, group_name)
+    code = await repository.find_in_group(session, caller.partner_id, group.id, number)
+    if code is None:
+        raise errors.PromocodeNotFound()
+    customer_id = await customers.get_id(session, caller.partner_id, ref)
+    rules.check_can_activate(
+        group_type=group.group_type, group_enabled=group.enabled, expires_at=code.expires_at, now=now
+    )
+    if group.apply_items_once:
+        state = await repository.activate_single_use(session, code.id, customer_id, now)
+        if state is None:
+            raise errors.PromocodeAlreadyActivated()
+        await repository.record_activation(
+            session, caller.partner_id, code.id, customer_id, caller.department_id, now
+        )
+    else:
+        if not await repository.record_activation(
+            session, caller.partner_id, code.id, customer_id, caller.department_id, now
+        ):
+            raise errors.PromocodeAlreadyActivated()
+        state = await repository.mark_issued(session, code.id, now)
+    await customers.add_tags(
+        session, caller.partner_id, customer_id, [APPLIED_TAG.format(group=group.name)], now
+    )
+    return state
+
+
+async def issue(
+    session: AsyncSession, partner_id: int, ref: CustomerRef, group_name: str
+) -> tuple[Promocode, PromocodeGroup]:
+    """Hands the customer the group's next free code; see ``repository.claim_next_available``."""
+    customer_id = await customers.get_id(session, partner_id, ref)
+    return await issue_to_customer(session, partner_id, customer_id, group_name)
+
+
+async def issue_to_customer(
+    session: AsyncSession, partner_id: int, customer_id: int, group_name: str
+) -> tuple[Promocode, PromocodeGroup]:
+    group = await group_named(session, partner_id, group_name)
+    if not group.enabled:
+        raise errors.PromocodeGroupDisabled()
+    code = await repository.claim_next_available(session, partner_id, group.id, customer_id, utcnow())
+    if code is None:
+        raise errors.NoFreePromocodes()
+    return code, group
+
+
+async def list_for_customer(
+    session: AsyncSession, partner_id: int, ref: CustomerRef
+) -> tuple[int, Sequence[tuple[Promocode, PromocodeGroup]]]:
+    customer_id = await customers.get_id(session, partner_id, ref)
+    return customer_id, await repository.codes_of_customer(session, partner_id, customer_id)
+
+
+async def import_codes(
+    session: AsyncSession,
+    partner_id: int,
+    *,
+    name: str,
+    stream: BinaryIO,
+    fmt: FileFormat,
+    group_type: GroupType | None = None,
+    apply_items_once: bool | None = None,
+    expires_at: datetime | None = None,
+    on_progress: Progress | None = None,
+) -> tuple[PromocodeGroup, int]:
+    """Creates the group (or appends to it) and imports the file, all or nothing."""
+    name = rules.check_group_name(name)
+    group = await repository.get_group_by_name(session, partner_id, name)
+    if group is None:
+        group = await repository.add_group(
+            session,
+            partner_id,
+            name,
+            group_type or GroupType.SIMPLE,
+            True if apply_items_once is None else apply_items_once,
+        )
+    elif group_type is not None and group_type != group.group_type:
+        raise errors.InvalidParameter("type", f"group {name!r} already exists with type {group.group_type}")
+    elif apply_items_once is not None and apply_items_once != group.apply_items_once:
+        raise errors.InvalidParameter(
+            "apply_items_once", f"group {name!r} already has {group.apply_items_once}"
+        )
+    group_id = group.id
+
+    async def existing(session: AsyncSession, numbers: Sequence[str]) -> Sequence[str]:
+        return await repository.existing_numbers(session, partner_id, group_id, numbers)
+
+    fixed: dict[str, object] = {
+        "partner_id": partner_id,
+        "group_id": group_id,
+        "state": 1,
+        "applied_times": 0,
+    }
+    if expires_at is not None:
+        fixed["expires_at"] = expires_at
+    count = await import_numbers(
+        session,
+        stream,
+        fmt,
+        table="promocodes",
+        fixed=fixed,
+        min_length=rules.MIN_NUMBER_LENGTH,
+        max_length=rules.MAX_NUMBER_LENGTH,
+        existing_numbers=existing,
+        on_progress=on_progress,
+    )
+    group.updated_at = utcnow()
+    await session.flush()
+    return group, count
+
+
+async def edit_group(
+    session: AsyncSession, partner_id: int, group_id: int, *, enabled: bool | None, name: str | None
+) -> PromocodeGroup:
+    group = await repository.get_group(session, partner_id, group_id)
+    if group is None:
+        raise errors.PromocodeGroupNotFound()
+    if name is not None:
+        name = rules.check_group_name(name)
+        other = await repository.get_group_by_name(session, partner_id, name)
+        if other is not None and other.id != group.id:
+            raise errors.PromocodeGroupNameTaken()
+        group.name = name
+    if enabled is not None:
+        group.enabled = enabled
+    group.updated_at = utcnow()
+    await session.flush()
+    return group

@@ -1,0 +1,192 @@
+"""The loyalty face's wire conventions (SPEC §3), shared by every domain's router.
+
+SailPlay clients send parameters in the query string, a urlencoded or multipart form, or JSON;
+an old client sends a GET whose urlencoded body repeats the query string. ``Params`` merges all of
+these into one value per name. Routes answer GET and POST with and without the trailing slash,
+because those clients treat a redirect like any other non-200 answer: as a transport failure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import UploadFile
+
+from tessera import errors
+from tessera.db import Database
+from tessera.tenancy.service import Authenticator, Caller
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on", "y", "t"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", "n", "f"})
+
+
+class Params:
+    """One request's parameters, whichever way they came."""
+
+    def __init__(self, values: dict[str, Any], files: dict[str, UploadFile]) -> None:
+        self._values = values
+        self._files = files
+
+    def get(self, name: str) -> str | None:
+        value = self._values.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            value = json.dumps(value) if isinstance(value, dict | list) else str(value)
+        value = value.strip()
+        return value or None
+
+    def require(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise errors.MissingField(name)
+        return value
+
+    def integer(self, name: str) -> int | None:
+        value = self.get(name)
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise errors.InvalidParameter(name, "not an integer") from None
+
+    def require_integer(self, name: str) -> int:
+        value = self.integer(name)
+        if value is None:
+            raise errors.MissingField(name)
+        return value
+
+    def boolean(self, name: str) -> bool | None:
+        value = self.get(name)
+        if value is None:
+            return None
+        lowered = value.lower()
+        if lowered in TRUE_WORDS:
+            return True
+        if lowered in FALSE_WORDS:
+            return False
+        raise errors.InvalidParameter(name, "not a boolean")
+
+    def json(self, name: str) -> Any:
+        """Complex parameters (``cart``, ``promocodes``) arrive as JSON strings inside a field."""
+        raw = self._values.get(name)
+        if raw is None or isinstance(raw, dict | list):
+            return raw
+        text = str(raw).strip()
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise errors.InvalidParameter(name, "not valid JSON") from None
+
+    def file(self, name: str) -> UploadFile | None:
+        return self._files.get(name)
+
+
+async def read_params(request: Request) -> Params:
+    values: dict[str, Any] = {}
+    files: dict[str, UploadFile] = {}
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        # Starlette spools uploaded files to temporary files: a big upload is never held in memory.
+        form = await request.form(max_part_size=16 * 1024 * 1024)
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                files[key] = value
+            else:
+                values[key] = value
+    elif content_type == "application/json":
+        body = await request.body()
+        if body.strip():
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                raise errors.InvalidParameter("body", "not valid JSON") from None
+            if not isinstance(parsed, dict):
+                raise errors.InvalidParameter("body", "not a JSON object")
+            values.update(parsed)
+    # The query string wins ties: a GET that repeats its query in the body reads each value once.
+    values.update(request.query_params.items())
+    return Params(values, files)
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.database
+    return db
+
+
+async def authenticate(request: Request, params: Params) -> Caller:
+    authenticator: Authenticator = request.app.state.authenticator
+    try:
+        department_id = params.integer("store_department_id")
+    except errors.InvalidParameter:
+        raise errors.PermissionDenied() from None
+    return await authenticator.authenticate(params.get("token"), department_id)
+
+
+def ok(**payload: Any) -> JSONResponse:
+    return JSONResponse({"status": "ok", **payload})
+
+
+def error_response(error: errors.TesseraError) -> JSONResponse:
+    """Business errors are HTTP 200: SailPlay clients read the body, not the status line."""
+    status = error.http_status if isinstance(error, errors.RateLimited | errors.UnknownPath) else 200
+    return JSONResponse(error.body(), status_code=status)
+
+
+Handler = Callable[[Request, Params], Awaitable[Response]]
+AuthedHandler = Callable[[Request, Params, Caller], Awaitable[Response]]
+
+
+class LoyaltyRouter:
+    """Registers each endpoint for GET and POST, with and without the trailing slash."""
+
+    def __init__(self) -> None:
+        self.router = APIRouter()
+
+    def _add(self, paths: tuple[str, ...], endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        for index, path in enumerate(paths):
+            bare = path.rstrip("/")
+            for variant, in_schema in ((bare + "/", index == 0), (bare, False)):
+                self.router.add_api_route(
+                    variant,
+                    endpoint,
+                    methods=["GET", "POST"],
+                    include_in_schema=in_schema,
+                    name=f"{endpoint.__name__}:{variant}",
+                )
+
+    def public(self, *paths: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            async def endpoint(request: Request) -> Response:
+                params = await read_params(request)
+                return await handler(request, params)
+
+            endpoint.__name__ = handler.__name__
+            endpoint.__doc__ = handler.__doc__
+            self._add(paths, endpoint)
+            return handler
+
+        return register
+
+    def authed(self, *paths: str) -> Callable[[AuthedHandler], AuthedHandler]:
+        """An endpoint that needs a valid token for the named ``store_department_id`` (else -7)."""
+
+        def register(handler: AuthedHandler) -> AuthedHandler:
+            async def endpoint(request: Request) -> Response:
+                params = await read_params(request)
+                caller = await authenticate(request, params)
+                return await handler(request, params, caller)
+
+            endpoint.__name__ = handler.__name__
+            endpoint.__doc__ = handler.__doc__
+            self._add(paths, endpoint)
+            return handler
+
+        return register

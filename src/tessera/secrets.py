@@ -1,0 +1,41 @@
+"""Generating and hashing secrets. Nothing secret is stored in clear (SPEC §2)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+
+def new_token() -> str:
+    """A SailPlay login token: 40 hex characters (160 random bits)."""
+    return secrets.token_hex(20)
+
+
+def new_digits(length: int) -> str:
+    """A random numeric secret with no leading zero (clients store keys and PINs as integers)."""
+    first = str(secrets.randbelow(9) + 1)
+    return first + "".join(str(secrets.randbelow(10)) for _ in range(length - 1))
+
+
+def fast_hash(secret: str) -> str:
+    """For high-entropy secrets (tokens, API keys): a plain SHA-256 is enough and costs microseconds."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def slow_hash(secret: str) -> str:
+    """For low-entropy numeric department keys: salted scrypt, so a leaked table is not a key list."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def verify_slow_hash(secret: str, stored: str) -> bool:
+    try:
+        scheme, salt_hex, digest_hex = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    digest = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt_hex), n=2**14, r=8, p=1)
+    return hmac.compare_digest(digest.hex(), digest_hex)

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.tenancy.models import ApiKey, AuthToken, Department, Employee, Partner
+
+
+async def add_partner(session: AsyncSession, name: str) -> Partner:
+    partner = Partner(name=name)
+    session.add(partner)
+    await session.flush()
+    return partner
+
+
+async def get_partner(session: AsyncSession, partner_id: int) -> Partner | None:
+    return await session.get(Partner, partner_id)
+
+
+async def add_department(session: AsyncSession, partner_id: int, name: str, key_hash: str) -> Department:
+    department = Department(partner_id=partner_id, name=name, key_hash=key_hash)
+    session.add(department)
+    await session.flush()
+    return department
+
+
+async def get_department(session: AsyncSession, department_id: int) -> Department | None:
+    return await session.get(Department, department_id)
+
+
+async def add_employee(session: AsyncSession, department: Department, pin_code: str) -> Employee:
+    employee = Employee(partner_id=department.partner_id, department_id=department.id, pin_code=pin_code)
+    session.add(employee)
+    await session.flush()
+    return employee
+
+
+async def pin_codes(session: AsyncSession, department: Department) -> Sequence[str]:
+    result = await session.scalars(
+        select(Employee.pin_code)
+        .where(Employee.partner_id == department.partner_id, Employee.department_id == department.id)
+        .order_by(Employee.id)
+    )
+    return result.all()
+
+
+async def add_token(
+    session: AsyncSession, department: Department, pin_code: str, token_hash: str, expires_at: datetime | None
+) -> None:
+    session.add(
+        AuthToken(
+            partner_id=department.partner_id,
+            department_id=department.id,
+            pin_code=pin_code,
+            token_hash=token_hash,
+            expires_at=expires_at,
+        )
+    )
+    await session.flush()
+
+
+async def find_token(
+    session: AsyncSession, token_hash: str, department_id: int, now: datetime
+) -> AuthToken | None:
+    return await session.scalar(
+        select(AuthToken).where(
+            AuthToken.token_hash == token_hash,
+            AuthToken.department_id == department_id,
+            or_(AuthToken.expires_at.is_(None), AuthToken.expires_at > now),
+        )
+    )
+
+
+async def add_api_key(session: AsyncSession, partner_id: int, key_hash: str, prefix: str) -> ApiKey:
+    api_key = ApiKey(partner_id=partner_id, key_hash=key_hash, prefix=prefix)
+    session.add(api_key)
+    await session.flush()
+    return api_key
+
+
+async def find_api_key(session: AsyncSession, partner_id: int, key_hash: str) -> ApiKey | None:
+    return await session.scalar(
+        select(ApiKey).where(
+            ApiKey.partner_id == partner_id, ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)
+        )
+    )
+
+
+async def count_partners(session: AsyncSession) -> int:
+    return len((await session.scalars(select(Partner.id).limit(1))).all())

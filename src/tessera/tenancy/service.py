@@ -1,0 +1,136 @@
+"""Partners, departments, logins and API keys: who is calling, and on whose behalf."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera import errors
+from tessera.clock import utcnow
+from tessera.db import Database
+from tessera.secrets import fast_hash, new_digits, new_token, slow_hash, verify_slow_hash
+from tessera.tenancy import repository
+
+DEPARTMENT_KEY_DIGITS = 16
+PIN_DIGITS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated loyalty-face request: the partner, its department and the employee's PIN."""
+
+    partner_id: int
+    department_id: int
+    pin_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewDepartment:
+    """Returned once at creation: the key is never readable again."""
+
+    partner_id: int
+    store_department_id: int
+    store_department_key: str
+    pin_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    token: str
+    pin_codes: list[str]
+
+
+async def create_department(session: AsyncSession, name: str, partner_id: int | None = None) -> NewDepartment:
+    if partner_id is None:
+        partner = await repository.add_partner(session, name)
+        partner_id = partner.id
+    elif await repository.get_partner(session, partner_id) is None:
+        raise errors.TesseraError(f"Partner {partner_id} not found")
+    key = new_digits(DEPARTMENT_KEY_DIGITS)
+    department = await repository.add_department(session, partner_id, name, slow_hash(key))
+    pin_code = new_digits(PIN_DIGITS)
+    await repository.add_employee(session, department, pin_code)
+    return NewDepartment(partner_id, department.id, key, pin_code)
+
+
+async def add_employee(session: AsyncSession, partner_id: int, department_id: int) -> str:
+    department = await repository.get_department(session, department_id)
+    if department is None or department.partner_id != partner_id:
+        raise errors.DepartmentNotFound()
+    pin_code = new_digits(PIN_DIGITS)
+    await repository.add_employee(session, department, pin_code)
+    return pin_code
+
+
+async def login(
+    session: AsyncSession, department_id: int, department_key: str, pin_code: str, ttl_seconds: int
+) -> LoginResult:
+    department = await repository.get_department(session, department_id)
+    if department is None or not verify_slow_hash(department_key, department.key_hash):
+        raise errors.LoginFailed()
+    pins = list(await repository.pin_codes(session, department))
+    if pin_code not in pins:
+        raise errors.LoginFailed()
+    token = new_token()
+    expires_at = utcnow() + timedelta(seconds=ttl_seconds) if ttl_seconds > 0 else None
+    await repository.add_token(session, department, pin_code, fast_hash(token), expires_at)
+    return LoginResult(token, pins)
+
+
+async def check_pin_code(session: AsyncSession, caller: Caller, pin_code: str) -> None:
+    department = await repository.get_department(session, caller.department_id)
+    if department is None or pin_code not in await repository.pin_codes(session, department):
+        raise errors.InvalidPinCode()
+
+
+async def department_of_partner(session: AsyncSession, partner_id: int, department_id: int) -> int:
+    department = await repository.get_department(session, department_id)
+    if department is None or department.partner_id != partner_id:
+        raise errors.DepartmentNotFound()
+    return department.id
+
+
+class Authenticator:
+    """Checks a loyalty token against the department it must belong to.
+
+    Tokens cannot be revoked before they expire, so a positive answer is safe to remember for a
+    short while (never past the token's expiry): hot paths then skip a query.
+    """
+
+    def __init__(self, database: Database, cache_seconds: float) -> None:
+        self._database = database
+        self._cache_seconds = cache_seconds
+        self._cache: dict[tuple[str, int], tuple[Caller, float]] = {}
+
+    async def authenticate(self, token: str | None, department_id: int | None) -> Caller:
+        if not token or department_id is None:
+            raise errors.PermissionDenied()
+        token_hash = fast_hash(token)
+        key = (token_hash, department_id)
+        cached = self._cache.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with self._database.reading() as session:
+            found = await repository.find_token(session, token_hash, department_id, utcnow())
+        if found is None:
+            raise errors.PermissionDenied()
+        caller = Caller(found.partner_id, found.department_id, found.pin_code)
+        until = now + self._cache_seconds
+        if found.expires_at is not None:
+            until = min(until, now + (found.expires_at - utcnow()).total_seconds())
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (caller, until)
+        return caller
+
+
+async def create_api_key(session: AsyncSession, partner_id: int) -> str:
+    if await repository.get_partner(session, partner_id) is None:
+        raise errors.TesseraError(f"Partner {partner_id} not found")
+    key = f"tsk_{partner_id}_{new_token()}"
+    await repository.add_api_key(session, partner_id, fast_hash(key), key[: len(f"tsk_{partner_id}_") + 4])
+    return key
