@@ -86,11 +86,10 @@ async def create_demo_partner(database: Database) -> dict[str, Any] | None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes sharing the port.")] = 1,
 ) -> None:
     """Run the API and the admin UI. On SQLite the schema is migrated first."""
     import uvicorn
-
-    from tessera.app import create_app
 
     settings = Settings()
     database = Database(settings.database_url)
@@ -104,7 +103,15 @@ def serve(
         )
         _print(demo, as_json=False)
     console.print(f"Tessera on http://{host}:{port} using {database.dialect}")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(
+        "tessera.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
+    )
 
 
 @app.command("migrate")

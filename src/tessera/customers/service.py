@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera import errors
@@ -92,6 +93,18 @@ async def add_or_update(session: AsyncSession, partner_id: int, data: CustomerIn
     refs = data.refs()
     if not refs:
         raise errors.MissingCustomerIdentifier()
+    try:
+        async with session.begin_nested():
+            return await _add_or_update(session, partner_id, data, refs)
+    except IntegrityError:
+        # A concurrent request created this customer between our look-up and our insert:
+        # now the look-up finds it, and this becomes an update.
+        return await _add_or_update(session, partner_id, data, refs)
+
+
+async def _add_or_update(
+    session: AsyncSession, partner_id: int, data: CustomerInput, refs: list[CustomerRef]
+) -> Customer:
     owners = {ref.kind: await repository.find(session, partner_id, ref) for ref in refs}
     existing = next((c for c in owners.values() if c is not None), None)
     for kind, owner in owners.items():

@@ -65,14 +65,14 @@ async def import_numbers(
     )
     columns = [*fixed, "number"]
     values = tuple(fixed.values())
-    connection = await session.connection()
-    # The driver's own connection (asyncpg / aiosqlite), inside SQLAlchemy's open transaction.
-    raw: Any = (await connection.get_raw_connection()).driver_connection
-    postgres = connection.dialect.name == "postgresql"
     inserted = 0
     try:
         async with session.begin_nested():
-            if postgres:
+            # Asking for the connection is what makes the session emit its SAVEPOINT now,
+            # before the rows go around SQLAlchemy through the driver's own connection.
+            connection = await session.connection()
+            raw: Any = (await connection.get_raw_connection()).driver_connection
+            if connection.dialect.name == "postgresql":
                 while (chunk := await _next_chunk(chunks)) is not None:
                     await raw.copy_records_to_table(
                         table, records=[(*values, n) for n in chunk], columns=columns

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -69,7 +70,10 @@ async def login(
     session: AsyncSession, department_id: int, department_key: str, pin_code: str, ttl_seconds: int
 ) -> LoginResult:
     department = await repository.get_department(session, department_id)
-    if department is None or not verify_slow_hash(department_key, department.key_hash):
+    # scrypt takes tens of milliseconds by design: keep it off the event loop.
+    if department is None:
+        raise errors.LoginFailed()
+    if not await asyncio.to_thread(verify_slow_hash, department_key, department.key_hash):
         raise errors.LoginFailed()
     pins = list(await repository.pin_codes(session, department))
     if pin_code not in pins:
