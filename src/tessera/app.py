@@ -13,6 +13,7 @@ from tessera.config import Settings
 from tessera.customers.router import loyalty as customers_loyalty
 from tessera.db import Database
 from tessera.promocodes.router import loyalty as promocodes_loyalty
+from tessera.purchases.router import loyalty as purchases_loyalty
 from tessera.sailplay import error_response
 from tessera.tenancy.router import loyalty as tenancy_loyalty
 from tessera.tenancy.service import Authenticator
@@ -35,7 +36,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = db
     app.state.authenticator = Authenticator(db, settings.token_cache_seconds)
 
-    for loyalty in (tenancy_loyalty, customers_loyalty, promocodes_loyalty, certificates_loyalty):
+    for loyalty in (
+        tenancy_loyalty,
+        customers_loyalty,
+        promocodes_loyalty,
+        certificates_loyalty,
+        purchases_loyalty,
+    ):
         app.include_router(loyalty.router)
 
     @app.exception_handler(errors.TesseraError)

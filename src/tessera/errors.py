@@ -227,3 +227,9 @@ class UnknownPath(TesseraError):
     status_code = -404
     message = "Not found"
     http_status = 404
+
+
+class PurchaseNotFound(TesseraError):
+    status_code = -4300
+    message = "Purchase not found"
+    http_status = 404

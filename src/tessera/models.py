@@ -4,6 +4,7 @@ from tessera.certificates.models import Certificate, CertificateGroup
 from tessera.customers.models import Customer, CustomerTag, Tag
 from tessera.db import Base
 from tessera.promocodes.models import Promocode, PromocodeActivation, PromocodeGroup
+from tessera.purchases.models import Product, Purchase, PurchaseCertificate, PurchasePromocode
 from tessera.tenancy.models import ApiKey, AuthToken, Department, Employee, Partner
 
 __all__ = [
@@ -17,8 +18,12 @@ __all__ = [
     "Department",
     "Employee",
     "Partner",
+    "Product",
     "Promocode",
     "PromocodeActivation",
     "PromocodeGroup",
+    "Purchase",
+    "PurchaseCertificate",
+    "PurchasePromocode",
     "Tag",
 ]

@@ -85,6 +85,13 @@ class Params:
         except ValueError:
             raise errors.InvalidParameter(name, "not valid JSON") from None
 
+    def json_or_text(self, name: str) -> Any:
+        """A JSON value if the field parses as JSON, else its text (``promocodes=A1,B2``)."""
+        try:
+            return self.json(name)
+        except errors.InvalidParameter:
+            return self.get(name)
+
     def file(self, name: str) -> UploadFile | None:
         return self._files.get(name)
 

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, SmallInteger, String, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, Numeric, SmallInteger, String, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tessera.clock import utcnow
@@ -36,6 +39,12 @@ class PromocodeGroup(Base):
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The group's promo action (SPEC §7): what a code of this group takes off a cart.
+    discount_type: Mapped[str | None] = mapped_column(String(16))
+    discount_value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    #: SKUs the discount applies to; None = the whole cart.
+    discount_skus: Mapped[list[Any] | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+    min_cart_total: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
 
 
 class Promocode(Base):

@@ -54,7 +54,7 @@ async def state_counts(
         .group_by(Promocode.group_id, Promocode.state)
     )
     counts: dict[int, dict[int, int]] = {group_id: {} for group_id in group_ids}
-    for group_id, state, count in rows.tuples():
+    for group_id, state, count in rows:
         counts[group_id][state] = count
     return counts
 
@@ -68,7 +68,7 @@ async def find_by_number(
         .where(Promocode.partner_id == partner_id, Promocode.number == number)
         .order_by(Promocode.group_id)
     )
-    return rows.tuples().all()
+    return rows.all()
 
 
 async def find_in_group(
@@ -197,4 +197,4 @@ async def codes_of_customer(
         )
         .order_by(Promocode.receipt_date, Promocode.id)
     )
-    return rows.tuples().all()
+    return rows.all()

@@ -91,9 +91,22 @@ async def add_numbers(request: Request, params: Params, caller: Caller) -> Respo
 @loyalty.authed("/api/v2/promocodes/groups/edit")
 async def edit_group(request: Request, params: Params, caller: Caller) -> Response:
     group_id = params.require_integer("group_id")
+    discount_type = params.get("discount_type")
+    discount = (
+        rules.parse_discount(
+            discount_type, params.get("discount_value"), params.json("skus"), params.get("min_cart_total")
+        )
+        if discount_type is not None
+        else service.UNCHANGED
+    )
     async with database(request).transaction() as session:
         group = await service.edit_group(
-            session, caller.partner_id, group_id, enabled=params.boolean("enabled"), name=params.get("name")
+            session,
+            caller.partner_id,
+            group_id,
+            enabled=params.boolean("enabled"),
+            name=params.get("name"),
+            discount=discount,
         )
         counts = await service.counts_of(session, group)
     return ok(group=group_object(group, counts))

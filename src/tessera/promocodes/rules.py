@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from tessera import errors
 from tessera.promocodes.models import CodeState, GroupType
@@ -83,3 +85,51 @@ def can_be_applied(
     if not group_enabled or is_expired(expires_at, now):
         return False
     return not (apply_items_once and state == CodeState.APPLIED)
+
+
+DISCOUNT_TYPES = ("percent", "fixed")
+
+
+@dataclass(frozen=True, slots=True)
+class DiscountSettings:
+    """A group's promo action as set with ``groups/edit`` (SPEC §7)."""
+
+    discount_type: str
+    value: Decimal
+    skus: tuple[str, ...] | None
+    min_cart_total: Decimal | None
+
+
+def parse_discount(
+    discount_type: str, value: str | None, skus: Any, min_cart_total: str | None
+) -> DiscountSettings | None:
+    """None means ``discount_type=none``: remove the group's action."""
+    kind = discount_type.strip().lower()
+    if kind == "none":
+        return None
+    if kind not in DISCOUNT_TYPES:
+        raise errors.InvalidParameter("discount_type", "use percent, fixed or none")
+    if value is None:
+        raise errors.MissingField("discount_value")
+    amount = _amount(value, "discount_value")
+    if amount <= 0 or (kind == "percent" and amount > 100):
+        raise errors.InvalidParameter(
+            "discount_value", "a percent is above 0 and at most 100; a fixed amount above 0"
+        )
+    parsed_skus: tuple[str, ...] | None = None
+    if skus is not None:
+        if not isinstance(skus, list) or not skus or not all(isinstance(s, str | int) for s in skus):
+            raise errors.InvalidParameter("skus", 'a JSON array of SKUs, e.g. ["A1","B2"]')
+        parsed_skus = tuple(dict.fromkeys(str(s).strip() for s in skus))
+    minimum = _amount(min_cart_total, "min_cart_total") if min_cart_total is not None else None
+    return DiscountSettings(kind, amount, parsed_skus, minimum)
+
+
+def _amount(raw: str, field: str) -> Decimal:
+    try:
+        amount = Decimal(raw.strip())
+    except InvalidOperation:
+        raise errors.InvalidParameter(field, "not a number") from None
+    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
+        raise errors.InvalidParameter(field, "a non-negative amount with at most two decimals")
+    return amount

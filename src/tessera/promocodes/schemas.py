@@ -24,7 +24,31 @@ def group_object(group: PromocodeGroup, counts: GroupCounts) -> dict[str, Any]:
         "reserved_count": counts.reserved,
         "receipted_count": counts.receipted,
         "applied_count": counts.applied,
+        "marketing_actions": marketing_actions(group),
     }
+
+
+def marketing_actions(group: PromocodeGroup) -> list[dict[str, Any]]:
+    """The group's promo action in SailPlay's marketing-action shape (empty when it has none)."""
+    if group.discount_type is None or group.discount_value is None:
+        return []
+    amount = f"{group.discount_value.normalize():f}"
+    what = f"{amount}%" if group.discount_type == "percent" else amount
+    where = f" on {', '.join(group.discount_skus)}" if group.discount_skus else ""
+    return [
+        {
+            "id": group.id,
+            "alias": f"promocode-group-{group.id}",
+            "name": f"{group.name}: {what} off{where}",
+            "status": "active" if group.enabled else "inactive",
+            "discount_type": group.discount_type,
+            "discount_value": float(group.discount_value),
+            "skus": group.discount_skus,
+            "min_cart_total": float(group.min_cart_total) if group.min_cart_total is not None else None,
+            "client_msg": f"{what} off{where}",
+            "service_msg": f"promo code group {group.name}",
+        }
+    ]
 
 
 def promocode_object(

@@ -170,8 +170,18 @@ async def import_codes(
     return group, count
 
 
+#: Passed as ``discount`` to leave the group's promo action as it is.
+UNCHANGED = object()
+
+
 async def edit_group(
-    session: AsyncSession, partner_id: int, group_id: int, *, enabled: bool | None, name: str | None
+    session: AsyncSession,
+    partner_id: int,
+    group_id: int,
+    *,
+    enabled: bool | None,
+    name: str | None,
+    discount: rules.DiscountSettings | object | None = UNCHANGED,
 ) -> PromocodeGroup:
     group = await repository.get_group(session, partner_id, group_id)
     if group is None:
@@ -184,6 +194,12 @@ async def edit_group(
         group.name = name
     if enabled is not None:
         group.enabled = enabled
+    if discount is not UNCHANGED:
+        settings = discount if isinstance(discount, rules.DiscountSettings) else None
+        group.discount_type = settings.discount_type if settings else None
+        group.discount_value = settings.value if settings else None
+        group.discount_skus = list(settings.skus) if settings and settings.skus is not None else None
+        group.min_cart_total = settings.min_cart_total if settings else None
     group.updated_at = utcnow()
     await session.flush()
     return group

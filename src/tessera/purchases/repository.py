@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import case, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.certificates.models import Certificate, CertificateGroup
+from tessera.db import insert_or_ignore
+from tessera.promocodes.models import CodeState, Promocode, PromocodeGroup
+from tessera.purchases.models import Product, Purchase, PurchaseCertificate, PurchasePromocode
+
+
+async def codes_by_numbers(
+    session: AsyncSession, partner_id: int, numbers: Sequence[str]
+) -> Sequence[tuple[Promocode, PromocodeGroup]]:
+    rows = await session.execute(
+        select(Promocode, PromocodeGroup)
+        .join(PromocodeGroup, PromocodeGroup.id == Promocode.group_id)
+        .where(Promocode.partner_id == partner_id, Promocode.number.in_(numbers))
+        .order_by(Promocode.group_id, Promocode.id)
+    )
+    return rows.tuples().all()
+
+
+async def apply_code(session: AsyncSession, code_id: int, single_use: bool, now: datetime) -> bool:
+    """Counts one use of the code in a purchase; a used single-use code refuses.
+
+    One guarded UPDATE: of two purchases racing for the same single-use code, exactly one
+    changes the row.
+    """
+    query = update(Promocode).where(Promocode.id == code_id)
+    if single_use:
+        query = query.where(Promocode.state != CodeState.APPLIED)
+    result = await session.execute(
+        query.values(state=CodeState.APPLIED, applied_times=Promocode.applied_times + 1, date_of_use=now)
+        .returning(Promocode.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def give_back_code(session: AsyncSession, code_id: int) -> None:
+    """Undoes one use when its purchase is deleted: the code returns to issued, never to free."""
+    await session.execute(
+        update(Promocode)
+        .where(Promocode.id == code_id, Promocode.applied_times > 0)
+        .values(
+            applied_times=Promocode.applied_times - 1,
+            state=case((Promocode.applied_times <= 1, CodeState.ISSUED), else_=CodeState.APPLIED),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def certificate_with_group(
+    session: AsyncSession, partner_id: int, number: str
+) -> tuple[Certificate, CertificateGroup] | None:
+    row = await session.execute(
+        select(Certificate, CertificateGroup)
+        .join(CertificateGroup, CertificateGroup.id == Certificate.group_id)
+        .where(Certificate.partner_id == partner_id, Certificate.number == number)
+    )
+    found = row.first()
+    return (found[0], found[1]) if found else None
+
+
+async def ensure_products(session: AsyncSession, partner_id: int, skus: Sequence[str]) -> dict[str, int]:
+    await session.execute(
+        insert_or_ignore(session, Product), [{"partner_id": partner_id, "sku": s} for s in skus]
+    )
+    rows = await session.execute(
+        select(Product.sku, Product.id).where(Product.partner_id == partner_id, Product.sku.in_(skus))
+    )
+    return {sku: product_id for sku, product_id in rows.tuples()}
+
+
+async def product_ids(session: AsyncSession, partner_id: int, skus: Sequence[str]) -> dict[str, int]:
+    rows = await session.execute(
+        select(Product.sku, Product.id).where(Product.partner_id == partner_id, Product.sku.in_(skus))
+    )
+    return {sku: product_id for sku, product_id in rows.tuples()}
+
+
+async def by_order_num(
+    session: AsyncSession, partner_id: int, department_id: int, order_num: str
+) -> Purchase | None:
+    return await session.scalar(
+        select(Purchase).where(
+            Purchase.partner_id == partner_id,
+            Purchase.department_id == department_id,
+            Purchase.order_num == order_num,
+        )
+    )
+
+
+async def by_id(session: AsyncSession, partner_id: int, purchase_id: int) -> Purchase | None:
+    return await session.scalar(
+        select(Purchase).where(Purchase.partner_id == partner_id, Purchase.id == purchase_id)
+    )
+
+
+async def add_purchase(session: AsyncSession, **fields: Any) -> Purchase:
+    purchase = Purchase(**fields)
+    session.add(purchase)
+    await session.flush()
+    return purchase
+
+
+async def link_code(session: AsyncSession, partner_id: int, purchase_id: int, code_id: int) -> None:
+    session.add(PurchasePromocode(partner_id=partner_id, purchase_id=purchase_id, promocode_id=code_id))
+    await session.flush()
+
+
+async def link_certificate(
+    session: AsyncSession, partner_id: int, purchase_id: int, certificate_id: int, amount: Decimal
+) -> None:
+    session.add(
+        PurchaseCertificate(
+            partner_id=partner_id, purchase_id=purchase_id, certificate_id=certificate_id, amount=amount
+        )
+    )
+    await session.flush()
+
+
+async def linked_code_ids(session: AsyncSession, partner_id: int, purchase_id: int) -> Sequence[int]:
+    result = await session.scalars(
+        select(PurchasePromocode.promocode_id).where(
+            PurchasePromocode.partner_id == partner_id, PurchasePromocode.purchase_id == purchase_id
+        )
+    )
+    return result.all()
+
+
+async def mark_deleted(session: AsyncSession, partner_id: int, purchase_id: int, now: datetime) -> bool:
+    """True for the one request that deletes it; a repeated delete changes nothing."""
+    result = await session.execute(
+        update(Purchase)
+        .where(Purchase.partner_id == partner_id, Purchase.id == purchase_id, Purchase.deleted_at.is_(None))
+        .values(deleted_at=now)
+        .returning(Purchase.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None
