@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -7,11 +8,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tessera import errors
+from tessera import errors, esputnik
 from tessera.certificates.router import loyalty as certificates_loyalty
 from tessera.config import Settings
 from tessera.customers.router import loyalty as customers_loyalty
 from tessera.db import Database
+from tessera.messaging.contacts_router import contacts
+from tessera.messaging.router import messaging
+from tessera.messaging.worker import Worker
 from tessera.promocodes.router import loyalty as promocodes_loyalty
 from tessera.purchases.router import loyalty as purchases_loyalty
 from tessera.sailplay import error_response
@@ -27,7 +31,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        worker = None
+        if settings.serve_runs_worker:
+            worker = asyncio.create_task(Worker(db, settings).run_forever(stop), name="tessera-worker")
         yield
+        stop.set()
+        if worker is not None:
+            await worker
         if owns_database:
             await db.dispose()
 
@@ -35,6 +46,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = db
     app.state.authenticator = Authenticator(db, settings.token_cache_seconds)
+    app.state.api_keys = esputnik.ApiKeyAuthenticator(db)
 
     for loyalty in (
         tenancy_loyalty,
@@ -44,15 +56,22 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         purchases_loyalty,
     ):
         app.include_router(loyalty.router)
+    app.include_router(messaging.router)
+    app.include_router(contacts.router)
 
     @app.exception_handler(errors.TesseraError)
     async def render_error(request: Request, error: errors.TesseraError) -> Response:
+        if esputnik.is_messaging_path(request.url.path):
+            return esputnik.error_response(error)
         return error_response(error)
 
     @app.exception_handler(StarletteHTTPException)
     async def render_http_error(request: Request, error: StarletteHTTPException) -> Response:
         if error.status_code == 404:
-            return error_response(errors.UnknownPath(f"Unknown path {request.url.path}"))
+            unknown = errors.UnknownPath(f"Unknown path {request.url.path}")
+            if esputnik.is_messaging_path(request.url.path):
+                return esputnik.error_response(unknown)
+            return error_response(unknown)
         return JSONResponse({"status": "error", "message": str(error.detail)}, status_code=error.status_code)
 
     return app

@@ -114,6 +114,31 @@ def serve(
     )
 
 
+@app.command()
+def worker() -> None:
+    """Run the workflow and delivery worker alone (API processes can then set
+    TESSERA_SERVE_RUNS_WORKER=false). Any number of workers may share one database."""
+    import signal
+
+    from tessera.messaging.worker import Worker
+
+    settings = Settings()
+
+    async def main() -> None:
+        database = Database(settings.database_url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        console.print(f"Tessera worker on {database.dialect}")
+        try:
+            await Worker(database, settings).run_forever(stop)
+        finally:
+            await database.dispose()
+
+    asyncio.run(main())
+
+
 @app.command("migrate")
 def migrate_command() -> None:
     """Apply the schema migrations to the configured database."""

@@ -15,5 +15,15 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = 86400
     #: A validated token is remembered in-process this long, so hot paths skip one query.
     token_cache_seconds: float = 30.0
-    #: Requests per second per partner on the loyalty face; 0 disables the limit.
-    rate_limit_per_second: int = 0
+    #: Sender address/name for SMS when a message has none (the gateway's alpha-name).
+    sms_from: str = "Tessera"
+    #: Delivery worker: a claim is leased this long; a crashed worker's claims return after it.
+    delivery_lease_seconds: float = 120.0
+    #: After this many failed attempts a delivery is `failed` with the last reason.
+    delivery_max_attempts: int = 8
+    #: Backoff between attempts doubles from 1 s up to this cap.
+    delivery_backoff_cap_seconds: float = 300.0
+    worker_poll_seconds: float = 0.5
+    worker_batch_size: int = 200
+    #: Run the delivery worker inside `tessera serve` (turn off when running `tessera worker`s).
+    serve_runs_worker: bool = True

@@ -3,6 +3,7 @@
 from tessera.certificates.models import Certificate, CertificateGroup
 from tessera.customers.models import Customer, CustomerTag, Tag
 from tessera.db import Base
+from tessera.messaging.models import Delivery, Event, Message, Workflow, WorkflowRun
 from tessera.promocodes.models import Promocode, PromocodeActivation, PromocodeGroup
 from tessera.purchases.models import Product, Purchase, PurchaseCertificate, PurchasePromocode
 from tessera.tenancy.models import ApiKey, AuthToken, Department, Employee, Partner
@@ -15,8 +16,11 @@ __all__ = [
     "CertificateGroup",
     "Customer",
     "CustomerTag",
+    "Delivery",
     "Department",
     "Employee",
+    "Event",
+    "Message",
     "Partner",
     "Product",
     "Promocode",
@@ -26,4 +30,6 @@ __all__ = [
     "PurchaseCertificate",
     "PurchasePromocode",
     "Tag",
+    "Workflow",
+    "WorkflowRun",
 ]

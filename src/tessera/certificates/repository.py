@@ -49,7 +49,7 @@ async def list_groups(
     if department_id is not None:
         query = query.where(CertificateGroup.department_id == department_id)
     rows = await session.execute(query)
-    return [(group, int(total), int(activated), int(used)) for group, total, activated, used in rows.tuples()]
+    return [(group, int(total), int(activated), int(used)) for group, total, activated, used in rows]
 
 
 async def find(
@@ -60,7 +60,7 @@ async def find(
         .join(CertificateGroup, CertificateGroup.id == Certificate.group_id)
         .where(Certificate.partner_id == partner_id, Certificate.number == number)
     )
-    found = row.tuples().first()
+    found = row.first()
     return (found[0], found[1]) if found else None
 
 

@@ -51,7 +51,7 @@ async def ensure_tags(session: AsyncSession, partner_id: int, names: Sequence[st
     rows = await session.execute(
         select(Tag.name, Tag.id).where(Tag.partner_id == partner_id, Tag.name.in_(names))
     )
-    return {name: tag_id for name, tag_id in rows.tuples()}
+    return {name: tag_id for name, tag_id in rows}
 
 
 async def add_customer_tag(
@@ -75,7 +75,7 @@ async def customer_tags(
         .where(CustomerTag.partner_id == partner_id, CustomerTag.customer_id == customer_id)
         .order_by(CustomerTag.added_at, CustomerTag.id)
     )
-    return rows.tuples().all()
+    return rows.all()
 
 
 async def delete_customer_tags(

@@ -21,6 +21,7 @@ from tessera.customers.identifiers import (
     normalize_phone,
 )
 from tessera.customers.models import Customer
+from tessera.messaging import triggers
 
 MAX_TAG_LENGTH = 255
 PROFILE_FIELDS = ("first_name", "last_name", "middle_name", "birth_date", "sex")
@@ -77,6 +78,8 @@ class CustomerInput:
         return [CustomerRef(kind, value) for kind, value in pairs if value]
 
 
+_COMPLETES = (IdentifierKind.ORIGIN_USER_ID, IdentifierKind.PHONE, IdentifierKind.EMAIL)
+
 _TAKEN = {
     IdentifierKind.PHONE: errors.PhoneTaken,
     IdentifierKind.EMAIL: errors.EmailTaken,
@@ -106,7 +109,9 @@ async def _add_or_update(
     session: AsyncSession, partner_id: int, data: CustomerInput, refs: list[CustomerRef]
 ) -> Customer:
     owners = {ref.kind: await repository.find(session, partner_id, ref) for ref in refs}
-    existing = next((c for c in owners.values() if c is not None), None)
+    # The customer to complete is the one the partner's own id names, else the phone's, else the
+    # email's; another identifier given that names someone else is "taken" (-200007 / -200010).
+    existing = next((owners[k] for k in _COMPLETES if owners.get(k) is not None), None)
     for kind, owner in owners.items():
         if owner is not None and existing is not None and owner.id != existing.id:
             raise _TAKEN[kind]()
@@ -154,13 +159,14 @@ async def add_tags(
     names: Sequence[str],
     now: datetime | None = None,
 ) -> list[str]:
-    """Gives the customer these tags; returns the ones that are new to them (only those fire triggers)."""
+    """Gives the customer these tags and starts the workflows of those new to them (returned)."""
     now = now or utcnow()
     tag_ids = await repository.ensure_tags(session, partner_id, names)
     added = []
     for name in names:
         if await repository.add_customer_tag(session, partner_id, customer_id, tag_ids[name], now):
             added.append(name)
+    await triggers.tags_added(session, partner_id, customer_id, added)
     return added
 
 

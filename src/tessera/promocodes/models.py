@@ -45,6 +45,11 @@ class PromocodeGroup(Base):
     #: SKUs the discount applies to; None = the whole cart.
     discount_skus: Mapped[list[Any] | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
     min_cart_total: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    # Low-stock alerts (eSputnik's Warning / Alarm): fire `promocodes_low_stock` once per crossing.
+    low_stock_warning: Mapped[int | None]
+    low_stock_alarm: Mapped[int | None]
+    #: The last level fired: 0 none, 1 warning, 2 alarm. Reset when stock is added.
+    low_stock_level: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
 
 
 class Promocode(Base):

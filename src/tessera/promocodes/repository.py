@@ -198,3 +198,26 @@ async def codes_of_customer(
         .order_by(Promocode.receipt_date, Promocode.id)
     )
     return rows.all()
+
+
+async def count_available_up_to(session: AsyncSession, group_id: int, limit: int) -> int:
+    """Free codes in the group, counted no further than ``limit`` (a bounded index scan)."""
+    free = (
+        select(Promocode.id)
+        .where(Promocode.group_id == group_id, Promocode.state == CodeState.AVAILABLE)
+        .limit(limit)
+        .subquery()
+    )
+    return int(await session.scalar(select(func.count()).select_from(free)) or 0)
+
+
+async def raise_low_stock_level(session: AsyncSession, group_id: int, level: int) -> bool:
+    """True for the one request that moves the group to this alert level: it fires the event."""
+    result = await session.execute(
+        update(PromocodeGroup)
+        .where(PromocodeGroup.id == group_id, PromocodeGroup.low_stock_level < level)
+        .values(low_stock_level=level)
+        .returning(PromocodeGroup.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None

@@ -99,6 +99,11 @@ async def edit_group(request: Request, params: Params, caller: Caller) -> Respon
         if discount_type is not None
         else service.UNCHANGED
     )
+    low_stock = {
+        field: rules.parse_threshold(params.get(field), field)
+        for field in ("low_stock_warning", "low_stock_alarm")
+        if params.get(field) is not None
+    }
     async with database(request).transaction() as session:
         group = await service.edit_group(
             session,
@@ -107,6 +112,7 @@ async def edit_group(request: Request, params: Params, caller: Caller) -> Respon
             enabled=params.boolean("enabled"),
             name=params.get("name"),
             discount=discount,
+            low_stock=low_stock,
         )
         counts = await service.counts_of(session, group)
     return ok(group=group_object(group, counts))

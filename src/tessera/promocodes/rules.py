@@ -133,3 +133,28 @@ def _amount(raw: str, field: str) -> Decimal:
     if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
         raise errors.InvalidParameter(field, "a non-negative amount with at most two decimals")
     return amount
+
+
+LOW_STOCK_LEVELS = {1: "WARNING", 2: "ALARM"}
+
+
+def low_stock_level(available: int, warning: int | None, alarm: int | None) -> tuple[int, int | None]:
+    """The alert level stock is at (0 none, 1 warning, 2 alarm) and the threshold it crossed."""
+    if alarm is not None and available <= alarm:
+        return 2, alarm
+    if warning is not None and available <= warning:
+        return 1, warning
+    return 0, None
+
+
+def parse_threshold(raw: str | None, field: str) -> int | None:
+    """A low-stock threshold: a non-negative integer, or empty / ``none`` to remove it."""
+    if raw is None or raw.strip().lower() in ("", "none", "null"):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.InvalidParameter(field, "not an integer") from None
+    if value < 0:
+        raise errors.InvalidParameter(field, "must not be negative")
+    return value

@@ -25,6 +25,8 @@ def group_object(group: PromocodeGroup, counts: GroupCounts) -> dict[str, Any]:
         "receipted_count": counts.receipted,
         "applied_count": counts.applied,
         "marketing_actions": marketing_actions(group),
+        "low_stock_warning": group.low_stock_warning,
+        "low_stock_alarm": group.low_stock_alarm,
     }
 
 

@@ -14,6 +14,7 @@ from tessera.customers import service as customers
 from tessera.customers.identifiers import CustomerRef
 from tessera.imports.bulk import Progress, import_numbers
 from tessera.imports.parsers import FileFormat
+from tessera.messaging import triggers
 from tessera.promocodes import repository, rules
 from tessera.promocodes.models import GroupType, Promocode, PromocodeGroup
 from tessera.promocodes.rules import GroupCounts
@@ -82,6 +83,7 @@ async def activate(
     await customers.add_tags(
         session, caller.partner_id, customer_id, [APPLIED_TAG.format(group=group.name)], now
     )
+    await check_low_stock(session, group)
     return state
 
 
@@ -102,7 +104,39 @@ async def issue_to_customer(
     code = await repository.claim_next_available(session, partner_id, group.id, customer_id, utcnow())
     if code is None:
         raise errors.NoFreePromocodes()
+    await check_low_stock(session, group)
     return code, group
+
+
+LOW_STOCK_EVENT = "promocodes_low_stock"
+
+
+async def check_low_stock(session: AsyncSession, group: PromocodeGroup) -> None:
+    """Fires ``promocodes_low_stock`` once when free codes fall to a threshold (warning, then alarm).
+
+    Counting is bounded by the threshold, and the group row is written only on a crossing, so
+    this adds no hot row to issuing.
+    """
+    thresholds = [t for t in (group.low_stock_warning, group.low_stock_alarm) if t is not None]
+    if not thresholds:
+        return
+    available = await repository.count_available_up_to(session, group.id, max(thresholds) + 1)
+    level, threshold = rules.low_stock_level(available, group.low_stock_warning, group.low_stock_alarm)
+    if level <= group.low_stock_level or not await repository.raise_low_stock_level(session, group.id, level):
+        return
+    await triggers.record_event(
+        session,
+        group.partner_id,
+        LOW_STOCK_EVENT,
+        f"promocode-group-{group.id}",
+        {
+            "group": group.name,
+            "groupId": group.id,
+            "level": rules.LOW_STOCK_LEVELS[level],
+            "threshold": threshold,
+            "actualCount": available,
+        },
+    )
 
 
 async def list_for_customer(
@@ -165,6 +199,8 @@ async def import_codes(
         existing_numbers=existing,
         on_progress=on_progress,
     )
+    # New stock: the next crossing of a threshold fires again.
+    group.low_stock_level = 0
     group.updated_at = utcnow()
     await session.flush()
     return group, count
@@ -182,6 +218,7 @@ async def edit_group(
     enabled: bool | None,
     name: str | None,
     discount: rules.DiscountSettings | object | None = UNCHANGED,
+    low_stock: dict[str, int | None] | None = None,
 ) -> PromocodeGroup:
     group = await repository.get_group(session, partner_id, group_id)
     if group is None:
@@ -194,6 +231,10 @@ async def edit_group(
         group.name = name
     if enabled is not None:
         group.enabled = enabled
+    if low_stock:
+        group.low_stock_warning = low_stock.get("low_stock_warning", group.low_stock_warning)
+        group.low_stock_alarm = low_stock.get("low_stock_alarm", group.low_stock_alarm)
+        group.low_stock_level = 0
     if discount is not UNCHANGED:
         settings = discount if isinstance(discount, rules.DiscountSettings) else None
         group.discount_type = settings.discount_type if settings else None

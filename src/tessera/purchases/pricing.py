@@ -112,7 +112,10 @@ def parse_cart(raw: Any) -> list[Position]:
         if "price" not in item:
             raise errors.InvalidParameter("cart", f"position {key} has no price")
         price = money(item["price"], "cart")
-        quantity = Decimal(str(item.get("quantity", 1) or 1))
+        try:
+            quantity = Decimal(str(item.get("quantity", 1) or 1))
+        except (InvalidOperation, ValueError):
+            raise errors.InvalidParameter("cart", f"position {key} has a bad quantity") from None
         if not quantity.is_finite() or quantity <= 0:
             raise errors.InvalidParameter("cart", f"position {key} has a bad quantity")
         min_price = money(item.get("min_price", 0) or 0, "cart")

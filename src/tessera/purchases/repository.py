@@ -23,7 +23,7 @@ async def codes_by_numbers(
         .where(Promocode.partner_id == partner_id, Promocode.number.in_(numbers))
         .order_by(Promocode.group_id, Promocode.id)
     )
-    return rows.tuples().all()
+    return rows.all()
 
 
 async def apply_code(session: AsyncSession, code_id: int, single_use: bool, now: datetime) -> bool:
@@ -75,14 +75,14 @@ async def ensure_products(session: AsyncSession, partner_id: int, skus: Sequence
     rows = await session.execute(
         select(Product.sku, Product.id).where(Product.partner_id == partner_id, Product.sku.in_(skus))
     )
-    return {sku: product_id for sku, product_id in rows.tuples()}
+    return {sku: product_id for sku, product_id in rows}
 
 
 async def product_ids(session: AsyncSession, partner_id: int, skus: Sequence[str]) -> dict[str, int]:
     rows = await session.execute(
         select(Product.sku, Product.id).where(Product.partner_id == partner_id, Product.sku.in_(skus))
     )
-    return {sku: product_id for sku, product_id in rows.tuples()}
+    return {sku: product_id for sku, product_id in rows}
 
 
 async def by_order_num(

@@ -83,4 +83,6 @@ def codes_payload(verdicts: Sequence[CodeVerdict], actions: dict[int, PromoActio
 
 def certificates_payload(covers: Sequence[CertificateCover], *, used: bool) -> list[dict[str, Any]]:
     """``amount`` is what each certificate pays; ``used`` says whether this call used it up."""
-    return [{"number": c.number, "amount": money_out(c.amount), "used": used and c.amount > 0} for c in covers]
+    return [
+        {"number": c.number, "amount": money_out(c.amount), "used": used and c.amount > 0} for c in covers
+    ]

@@ -1,0 +1,138 @@
+"""The messaging face's wire conventions (SPEC §8), shared by its routers.
+
+eSputnik clients authenticate with a partner API key (HTTP Basic with the key as password, or a
+Bearer token), send JSON, and read real HTTP statuses: 400 with a JSON error naming the field,
+401 without a valid key, 404 for an unknown id. Paths answer with and without a trailing slash.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from tessera import errors
+from tessera.db import Database
+from tessera.secrets import fast_hash
+from tessera.tenancy import repository as tenancy_repository
+
+#: The SailPlay clients' old paths that share /api/v1 with the messaging face.
+LOYALTY_V1_PREFIXES = ("/api/v1/login", "/api/v1/purchases", "/api/v1/marketing-actions")
+MAX_BODY_BYTES = 20 * 1024
+
+
+def is_messaging_path(path: str) -> bool:
+    if path.startswith("/api/v2/event"):
+        return True
+    return path.startswith("/api/v1/") and not path.startswith(LOYALTY_V1_PREFIXES)
+
+
+class Unauthorized(errors.TesseraError):
+    status_code = -401
+    message = "Provide a valid API key: HTTP Basic with the key as password, or Authorization: Bearer <key>"
+    http_status = 401
+
+
+class BadRequest(errors.TesseraError):
+    status_code = -400
+    message = "Bad request"
+    http_status = 400
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message, **({"field": field} if field else {}))
+
+
+class NotFound(errors.TesseraError):
+    status_code = -404
+    message = "Not found"
+    http_status = 404
+
+
+def error_response(error: errors.TesseraError) -> JSONResponse:
+    body: dict[str, Any] = {"error": error.text, "status_code": error.status_code, **error.extra}
+    headers = {"WWW-Authenticate": 'Basic realm="tessera"'} if error.http_status == 401 else None
+    return JSONResponse(body, status_code=error.http_status, headers=headers)
+
+
+def api_key_from(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return value
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return None
+
+
+class ApiKeyAuthenticator:
+    """Finds the partner of an API key. Keys can be revoked, so answers are remembered only briefly."""
+
+    def __init__(self, database: Database, cache_seconds: float = 5.0) -> None:
+        self._database = database
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[int, float]] = {}
+
+    async def partner_of(self, key: str | None) -> int:
+        if not key or not key.startswith("tsk_"):
+            raise Unauthorized()
+        try:
+            partner_id = int(key.split("_")[1])
+        except (IndexError, ValueError):
+            raise Unauthorized() from None
+        key_hash = fast_hash(key)
+        cached = self._cache.get(key_hash)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with self._database.reading() as session:
+            found = await tenancy_repository.find_api_key(session, partner_id, key_hash)
+        if found is None:
+            raise Unauthorized()
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key_hash] = (partner_id, now + self._cache_seconds)
+        return partner_id
+
+
+async def partner_id(request: Request) -> int:
+    authenticator: ApiKeyAuthenticator = request.app.state.api_keys
+    return await authenticator.partner_of(api_key_from(request))
+
+
+async def json_body(request: Request, *, max_bytes: int = 1024 * 1024) -> Any:
+    body = await request.body()
+    if len(body) > max_bytes:
+        raise BadRequest(f"the body is larger than {max_bytes // 1024} KB", field="body")
+    if not body.strip():
+        raise BadRequest("the body must be JSON", field="body")
+    try:
+        return json.loads(body)
+    except ValueError as error:
+        raise BadRequest(f"the body is not valid JSON: {error}", field="body") from None
+
+
+class MessagingRouter:
+    """An APIRouter whose routes also answer with a trailing slash (eSputnik clients add one)."""
+
+    def __init__(self) -> None:
+        self.router = APIRouter()
+
+    def route(self, path: str, methods: list[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+            bare = path.rstrip("/")
+            self.router.add_api_route(bare, endpoint, methods=methods)
+            self.router.add_api_route(bare + "/", endpoint, methods=methods, include_in_schema=False)
+            return endpoint
+
+        return register

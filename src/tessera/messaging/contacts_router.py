@@ -1,0 +1,204 @@
+"""eSputnik's contact calls over the loyalty face's customers (SPEC §8).
+
+A contact is a customer: its email channel is the customer's email, its sms channel the phone,
+``externalCustomerId`` the ``origin_user_id``. Removing a contact erases its personal data and
+tags but keeps the row, because codes, activations and purchases still point at it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera import errors
+from tessera.customers import repository as customers_repository
+from tessera.customers import service as customers
+from tessera.customers.identifiers import CustomerRef, IdentifierKind, customer_ref
+from tessera.customers.models import Customer
+from tessera.esputnik import BadRequest, MessagingRouter, NotFound, json_body
+from tessera.messaging import triggers
+from tessera.messaging.router import Partner, validated
+from tessera.sailplay import database
+
+contacts = MessagingRouter()
+
+
+class Channel(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    value: str
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    channels: list[Channel] = Field(default_factory=list)
+    firstName: str | None = Field(None, max_length=255)
+    lastName: str | None = Field(None, max_length=255)
+    externalCustomerId: str | None = Field(None, max_length=255)
+
+
+class ContactsIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    contacts: list[ContactIn] = Field(min_length=1, max_length=3000)
+    dedupeOn: str = "email"
+
+
+def contact_input(contact: ContactIn) -> customers.CustomerInput:
+    email = next((c.value for c in contact.channels if c.type.lower() == "email"), None)
+    phone = next((c.value for c in contact.channels if c.type.lower() in ("sms", "phone")), None)
+    try:
+        parsed = customers.CustomerInput.parse(
+            phone=phone,
+            email=email,
+            origin_user_id=contact.externalCustomerId,
+            first_name=contact.firstName,
+            last_name=contact.lastName,
+        )
+    except errors.InvalidEmail:
+        raise BadRequest(f"'{email}' is not valid email", field="channels") from None
+    except errors.InvalidPhone:
+        raise BadRequest(f"'{phone}' is not a valid phone number", field="channels") from None
+    if not parsed.refs():
+        raise BadRequest(
+            "a contact needs an email or sms channel, or an externalCustomerId", field="channels"
+        )
+    return parsed
+
+
+def contact_out(customer: Customer) -> dict[str, Any]:
+    channels = []
+    if customer.email:
+        channels.append({"type": "email", "value": customer.email})
+    if customer.phone:
+        channels.append({"type": "sms", "value": customer.phone})
+    return {
+        "id": customer.id,
+        "firstName": customer.first_name,
+        "lastName": customer.last_name,
+        "channels": channels,
+        "externalCustomerId": customer.origin_user_id,
+    }
+
+
+async def _save(session: AsyncSession, partner: int, contact: ContactIn) -> Customer:
+    try:
+        return await customers.add_or_update(session, partner, contact_input(contact))
+    except (errors.PhoneTaken, errors.EmailTaken, errors.OriginUserIdTaken) as error:
+        raise BadRequest(error.text, field="channels") from None
+
+
+async def _contact(session: AsyncSession, partner: int, contact_id: int) -> Customer:
+    customer = await customers_repository.get(session, partner, contact_id)
+    if customer is None or not (customer.email or customer.phone or customer.origin_user_id):
+        raise NotFound(f"contact {contact_id} not found")
+    return customer
+
+
+@contacts.route("/api/v1/contact", ["POST"])
+async def add_contact(request: Request, partner: int = Partner) -> JSONResponse:
+    contact = validated(ContactIn, await json_body(request))
+    async with database(request).transaction() as session:
+        customer = await _save(session, partner, contact)
+    return JSONResponse({"id": customer.id})
+
+
+@contacts.route("/api/v1/contact/subscribe", ["POST"])
+async def subscribe(request: Request, partner: int = Partner) -> JSONResponse:
+    body = await json_body(request)
+    contact = validated(ContactIn, body.get("contact", body) if isinstance(body, dict) else body)
+    async with database(request).transaction() as session:
+        customer = await _save(session, partner, contact)
+        params = {"ContactId": customer.id, "EmailAddress": customer.email, "Phone": customer.phone}
+        await triggers.record_event(
+            session, partner, "subscribeFromApi", str(customer.id), params, customer_id=customer.id
+        )
+    return JSONResponse({"id": customer.id})
+
+
+@contacts.route("/api/v1/contacts", ["POST"])
+async def add_contacts(request: Request, partner: int = Partner) -> JSONResponse:
+    body = validated(ContactsIn, await json_body(request, max_bytes=20 * 1024 * 1024))
+    if body.dedupeOn not in ("email", "sms", "externalCustomerId"):
+        raise BadRequest("dedupeOn is email, sms or externalCustomerId", field="dedupeOn")
+    async with database(request).transaction() as session:
+        saved = [await _save(session, partner, contact) for contact in body.contacts]
+    return JSONResponse({"results": [{"id": c.id} for c in saved]})
+
+
+@contacts.route("/api/v1/contacts", ["GET"])
+async def search_contacts(request: Request, partner: int = Partner) -> JSONResponse:
+    query = request.query_params
+    if not (query.get("email") or query.get("sms") or query.get("externalCustomerId")):
+        raise BadRequest("search by email, sms or externalCustomerId", field="email")
+    try:
+        ref = customer_ref(query.get("sms"), query.get("email"), query.get("externalCustomerId"))
+    except errors.TesseraError as error:
+        raise BadRequest(error.text, field="email") from None
+    async with database(request).reading() as session:
+        customer = await customers_repository.find(session, partner, ref)
+    return JSONResponse([contact_out(customer)] if customer else [])
+
+
+@contacts.route("/api/v1/contact/{contact_id}", ["GET"])
+async def get_contact(request: Request, contact_id: int, partner: int = Partner) -> JSONResponse:
+    async with database(request).reading() as session:
+        customer = await _contact(session, partner, contact_id)
+    return JSONResponse(contact_out(customer))
+
+
+@contacts.route("/api/v1/contact/{contact_id}", ["PUT"])
+async def replace_contact(request: Request, contact_id: int, partner: int = Partner) -> JSONResponse:
+    contact = validated(ContactIn, await json_body(request))
+    data = contact_input(contact)
+    async with database(request).transaction() as session:
+        customer = await _contact(session, partner, contact_id)
+        for ref in data.refs():
+            owner = await customers_repository.find(session, partner, ref)
+            if owner is not None and owner.id != customer.id:
+                raise BadRequest(
+                    f"{ref.kind.value} {ref.value} belongs to contact {owner.id}", field="channels"
+                )
+        customer.email, customer.phone, customer.origin_user_id = data.email, data.phone, data.origin_user_id
+        customer.first_name, customer.last_name = data.first_name, data.last_name
+        await session.flush()
+    return JSONResponse(contact_out(customer))
+
+
+async def _erase(session: AsyncSession, partner: int, customer: Customer) -> None:
+    tags = [name for name, _ in await customers.list_tags(session, partner, customer.id)]
+    if tags:
+        await customers.delete_tags(session, partner, customer.id, tags)
+    customer.email = customer.phone = customer.origin_user_id = None
+    customer.first_name = customer.last_name = customer.middle_name = None
+    customer.birth_date = None
+    customer.sex = None
+    await session.flush()
+
+
+@contacts.route("/api/v1/contact/{contact_id}", ["DELETE"])
+async def delete_contact(request: Request, contact_id: int, partner: int = Partner) -> Response:
+    async with database(request).transaction() as session:
+        await _erase(session, partner, await _contact(session, partner, contact_id))
+    return Response(status_code=200)
+
+
+@contacts.route("/api/v1/contact", ["DELETE"])
+async def delete_contact_by_external_id(request: Request, partner: int = Partner) -> Response:
+    external_id = request.query_params.get("externalCustomerId", "").strip()
+    if not external_id:
+        raise BadRequest("externalCustomerId is required", field="externalCustomerId")
+    async with database(request).transaction() as session:
+        customer = await customers_repository.find(
+            session, partner, CustomerRef(IdentifierKind.ORIGIN_USER_ID, external_id)
+        )
+        if customer is None:
+            raise NotFound(f"no contact with externalCustomerId {external_id}")
+        await _erase(session, partner, customer)
+    return Response(status_code=200)

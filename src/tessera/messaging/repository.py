@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.messaging.models import Delivery, Event, Message, Workflow, WorkflowRun
+
+
+async def add_event(
+    session: AsyncSession, partner_id: int, key: str, key_value: str, params: dict[str, Any], now: datetime
+) -> Event:
+    event = Event(
+        partner_id=partner_id, event_type_key=key, key_value=key_value, params=params, received_at=now
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def workflows_triggered_by(
+    session: AsyncSession, partner_id: int, *, event: str | None = None, tags: Sequence[str] = ()
+) -> Sequence[Workflow]:
+    trigger = Workflow.trigger_event == event if event is not None else Workflow.trigger_tag.in_(tags)
+    result = await session.scalars(
+        select(Workflow)
+        .where(Workflow.partner_id == partner_id, Workflow.enabled, Workflow.deleted_at.is_(None), trigger)
+        .order_by(Workflow.id)
+    )
+    return result.all()
+
+
+async def add_runs(session: AsyncSession, runs: Sequence[dict[str, Any]]) -> None:
+    if runs:
+        session.add_all([WorkflowRun(**run) for run in runs])
+        await session.flush()
+
+
+async def add_message(session: AsyncSession, **fields: Any) -> Message:
+    message = Message(**fields)
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def get_message(session: AsyncSession, partner_id: int, message_id: int) -> Message | None:
+    return await session.scalar(
+        select(Message).where(
+            Message.partner_id == partner_id, Message.id == message_id, Message.deleted_at.is_(None)
+        )
+    )
+
+
+async def message_by_id(session: AsyncSession, message_id: int) -> Message | None:
+    """For the worker, which sends a delivery accepted before any later deletion of its message."""
+    return await session.get(Message, message_id)
+
+
+async def list_messages(session: AsyncSession, partner_id: int) -> Sequence[Message]:
+    result = await session.scalars(
+        select(Message)
+        .where(Message.partner_id == partner_id, Message.deleted_at.is_(None))
+        .order_by(Message.id)
+    )
+    return result.all()
+
+
+async def add_deliveries(session: AsyncSession, deliveries: Sequence[dict[str, Any]]) -> None:
+    if deliveries:
+        session.add_all([Delivery(**delivery) for delivery in deliveries])
+        await session.flush()
+
+
+async def deliveries_by_request_ids(
+    session: AsyncSession, partner_id: int, request_ids: Sequence[str]
+) -> Sequence[Delivery]:
+    result = await session.scalars(
+        select(Delivery).where(Delivery.partner_id == partner_id, Delivery.request_id.in_(request_ids))
+    )
+    return result.all()
+
+
+async def add_workflow(session: AsyncSession, **fields: Any) -> Workflow:
+    workflow = Workflow(**fields)
+    session.add(workflow)
+    await session.flush()
+    return workflow
+
+
+async def get_workflow(session: AsyncSession, partner_id: int, workflow_id: int) -> Workflow | None:
+    return await session.scalar(
+        select(Workflow).where(
+            Workflow.partner_id == partner_id, Workflow.id == workflow_id, Workflow.deleted_at.is_(None)
+        )
+    )
+
+
+async def list_workflows(session: AsyncSession, partner_id: int) -> Sequence[Workflow]:
+    result = await session.scalars(
+        select(Workflow)
+        .where(Workflow.partner_id == partner_id, Workflow.deleted_at.is_(None))
+        .order_by(Workflow.id)
+    )
+    return result.all()
+
+
+def _due(model: type[Delivery] | type[WorkflowRun], status: str, now: datetime) -> Any:
+    return and_(
+        model.status == status,
+        model.available_at <= now,
+        or_(model.locked_until.is_(None), model.locked_until < now),
+    )
+
+
+async def claim_deliveries(
+    session: AsyncSession, channels: Sequence[str], now: datetime, lease: timedelta, limit: int
+) -> Sequence[Delivery]:
+    """Leases up to ``limit`` due deliveries of the given channels to this worker.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets any number of workers claim side by side without
+    taking the same row; SQLite: ``BEGIN IMMEDIATE`` makes claims take turns. A worker that dies
+    keeps its rows only until ``locked_until``; then they are due again.
+    """
+    due = (
+        select(Delivery.id)
+        .where(_due(Delivery, "queued", now), Delivery.channel.in_(channels))
+        .order_by(Delivery.available_at, Delivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.scalars(
+        update(Delivery)
+        .where(Delivery.id.in_(due.scalar_subquery()), Delivery.status == "queued")
+        .values(locked_until=now + lease, attempts=Delivery.attempts + 1)
+        .returning(Delivery)
+        .execution_options(synchronize_session=False)
+    )
+    return result.all()
+
+
+async def note_unconfigured(session: AsyncSession, channel: str, now: datetime) -> None:
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.status == "queued",
+            Delivery.channel == channel,
+            Delivery.available_at <= now,
+            Delivery.status_reason.is_distinct_from("channel not configured"),
+        )
+        .values(status_reason="channel not configured")
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def finish_delivery(
+    session: AsyncSession,
+    delivery_id: int,
+    attempts: int,
+    *,
+    status: str,
+    reason: str | None,
+    now: datetime,
+    retry_at: datetime | None = None,
+) -> bool:
+    """Records one attempt's outcome, if this worker's claim still stands (same attempt count)."""
+    values: dict[str, Any] = {"locked_until": None, "status_reason": reason}
+    if status == "sent":
+        values.update(status="sent", sent_at=now)
+    elif status == "failed":
+        values.update(status="failed")
+    else:
+        values.update(available_at=retry_at)
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == "queued", Delivery.attempts == attempts)
+        .values(**values)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def claim_runs(session: AsyncSession, now: datetime, lease: timedelta, limit: int) -> Sequence[int]:
+    due = (
+        select(WorkflowRun.id)
+        .where(_due(WorkflowRun, "active", now))
+        .order_by(WorkflowRun.available_at, WorkflowRun.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.scalars(
+        update(WorkflowRun)
+        .where(WorkflowRun.id.in_(due.scalar_subquery()), WorkflowRun.status == "active")
+        .values(locked_until=now + lease, attempts=WorkflowRun.attempts + 1)
+        .returning(WorkflowRun.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.all()
+
+
+async def get_run(session: AsyncSession, run_id: int) -> WorkflowRun | None:
+    return await session.get(WorkflowRun, run_id)
+
+
+async def advance_run(session: AsyncSession, run_id: int, expected_step: int, **values: Any) -> bool:
+    """Moves a run past ``expected_step``; False if another worker already did (the step's work is
+    then rolled back with this transaction)."""
+    result = await session.execute(
+        update(WorkflowRun)
+        .where(
+            WorkflowRun.id == run_id, WorkflowRun.step_index == expected_step, WorkflowRun.status == "active"
+        )
+        .values(**values)
+        .returning(WorkflowRun.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def get_event(session: AsyncSession, event_id: int) -> Event | None:
+    return await session.get(Event, event_id)

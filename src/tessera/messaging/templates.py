@@ -1,0 +1,129 @@
+"""Velocity templates through airspeed, made safe for data we do not control (SPEC §8).
+
+airspeed looks a name up as ``obj[name]`` before ``getattr(obj, name)``, so a plain dict whose
+payload has a key called ``get`` would break ``$data.get('code')``. Templates see the data only
+through ``TemplateData``/``TemplateList``, whose single lookup is the ``get`` method. airspeed
+also lets a template reach Python internals (``$x.__class__...``): templates containing ``__`` or
+``._`` are refused when saved, and nothing but plain data is ever passed in.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import airspeed
+
+FORBIDDEN = ("__", "._")
+
+
+class TemplateRefused(ValueError):
+    """A template cannot be saved: a syntax error (with line and column) or a forbidden sequence."""
+
+    def __init__(self, reason: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+        self.column = column
+
+
+class RenderFailed(ValueError):
+    """One delivery's template could not be rendered with its data."""
+
+
+def wrap(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return TemplateData(value)
+    if isinstance(value, list | tuple):
+        return TemplateList(value)
+    return value
+
+
+class TemplateData:
+    """A JSON object as templates see it: ``$data.get('key')`` and nothing else."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = values
+
+    def get(self, key: Any) -> Any:
+        return wrap(self._values.get(str(key)))
+
+    def isEmpty(self) -> bool:
+        return not self._values
+
+    def __str__(self) -> str:
+        return json.dumps(self._values, ensure_ascii=False)
+
+
+class TemplateList:
+    """A JSON array: ``.get(0)``, ``.size()``, and ``#foreach``."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[Any] | tuple[Any, ...]) -> None:
+        self._items = items
+
+    def get(self, index: Any) -> Any:
+        try:
+            return wrap(self._items[int(index)])
+        except (IndexError, ValueError, TypeError):
+            raise RenderFailed(f"no element {index!r} in a list of {len(self._items)}") from None
+
+    def size(self) -> int:
+        return len(self._items)
+
+    def isEmpty(self) -> bool:
+        return not self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Any]:
+        return (wrap(item) for item in self._items)
+
+    def __str__(self) -> str:
+        return json.dumps(list(self._items), ensure_ascii=False)
+
+
+def check(source: str) -> None:
+    """Raises ``TemplateRefused`` unless the template is safe and parses."""
+    for sequence in FORBIDDEN:
+        if sequence in source:
+            line = source[: source.index(sequence)].count("\n") + 1
+            raise TemplateRefused(f"templates may not contain {sequence!r}", line=line)
+    _compile(source)
+
+
+@functools.lru_cache(maxsize=512)
+def _compile(source: str) -> airspeed.Template:
+    template = airspeed.Template(source)
+    try:
+        template.ensure_compiled()
+    except airspeed.TemplateSyntaxError as error:
+        raise TemplateRefused(str(error), line=error.line, column=error.column) from None
+    return template
+
+
+def render(source: str | None, data: Mapping[str, Any]) -> str:
+    """Renders with ``$data`` bound to the payload. Compiled templates are cached by their text."""
+    if not source:
+        return ""
+    for sequence in FORBIDDEN:
+        if sequence in source:
+            raise RenderFailed(f"template contains {sequence!r}")
+    try:
+        template = _compile(source)
+        return str(template.merge({"data": TemplateData(data)}))
+    except RenderFailed:
+        raise
+    except TemplateRefused as error:
+        raise RenderFailed(error.reason) from None
+    except Exception as error:
+        cause = error.__cause__ or error
+        if isinstance(cause, RenderFailed):
+            raise cause from None
+        raise RenderFailed(f"{type(cause).__name__}: {cause}") from None

@@ -1,0 +1,72 @@
+"""What starts workflows: events and newly added customer tags (SPEC §4, §8).
+
+Both write their workflow runs in the caller's transaction, so an event or a tag is never
+stored without the runs it starts, nor the other way round. Nothing here imports the domains
+that call it (customers, promo codes), which keeps the dependency one-way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.clock import utcnow
+from tessera.messaging import repository
+from tessera.messaging.models import Event
+
+
+async def record_event(
+    session: AsyncSession,
+    partner_id: int,
+    key: str,
+    key_value: str,
+    params: dict[str, Any],
+    customer_id: int | None = None,
+) -> Event:
+    now = utcnow()
+    event = await repository.add_event(session, partner_id, key, key_value, params, now)
+    workflows = await repository.workflows_triggered_by(session, partner_id, event=key)
+    await repository.add_runs(
+        session,
+        [
+            {
+                "partner_id": partner_id,
+                "workflow_id": workflow.id,
+                "customer_id": customer_id,
+                "event_id": event.id,
+                "data": dict(params),
+                "available_at": now,
+                "status": "active",
+                "step_index": 0,
+                "attempts": 0,
+            }
+            for workflow in workflows
+        ],
+    )
+    return event
+
+
+async def tags_added(session: AsyncSession, partner_id: int, customer_id: int, tags: Sequence[str]) -> None:
+    """Starts every enabled workflow triggered by one of these tags, which the customer just got."""
+    if not tags:
+        return
+    now = utcnow()
+    workflows = await repository.workflows_triggered_by(session, partner_id, tags=tags)
+    await repository.add_runs(
+        session,
+        [
+            {
+                "partner_id": partner_id,
+                "workflow_id": workflow.id,
+                "customer_id": customer_id,
+                "data": {"tag": workflow.trigger_tag},
+                "available_at": now,
+                "status": "active",
+                "step_index": 0,
+                "attempts": 0,
+            }
+            for workflow in workflows
+        ],
+    )

@@ -1,0 +1,174 @@
+"""The delivery worker: runs workflow steps and sends the outbox (SPEC §8).
+
+It runs inside ``tessera serve`` and alone as ``tessera worker``; any number may share one
+database. Claims are leased (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), each outcome is written
+as soon as it is known, and a claim whose worker died comes back when its lease ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Protocol
+
+from tessera.clock import utcnow
+from tessera.config import Settings
+from tessera.db import Database
+from tessera.messaging import repository
+from tessera.messaging.channels import EmailChannel, OnResult, Outgoing, SmsChannel
+from tessera.messaging.models import Delivery, Message
+from tessera.messaging.templates import RenderFailed, render
+from tessera.messaging.workflows import WorkflowEngine
+
+log = logging.getLogger("tessera.worker")
+
+CHANNEL_NOT_CONFIGURED = "channel not configured"
+
+
+class Channel(Protocol):
+    async def send(self, batch: Sequence[Outgoing], on_result: OnResult) -> None: ...
+
+
+def channels_from(settings: Settings) -> dict[str, Channel]:
+    configured: dict[str, Channel] = {}
+    if settings.smtp_url:
+        configured["email"] = EmailChannel(settings.smtp_url)
+    if settings.sms_url:
+        configured["sms"] = SmsChannel(settings.sms_url)
+    return configured
+
+
+def outgoing(delivery: Delivery, message: Message, sms_from: str) -> Outgoing:
+    """Renders one delivery; ``RenderFailed`` fails only this one."""
+    data = delivery.data or {}
+    if message.channel == "email":
+        return Outgoing(
+            delivery_id=delivery.id,
+            request_id=delivery.request_id,
+            recipient=delivery.recipient,
+            sender=message.sender,
+            subject=render(message.subject, data),
+            html=render(message.html_text, data),
+            text=render(message.plain_text, data),
+        )
+    return Outgoing(
+        delivery_id=delivery.id,
+        request_id=delivery.request_id,
+        recipient=delivery.recipient,
+        sender=message.sender or sms_from,
+        subject="",
+        html="",
+        text=render(message.sms_text, data),
+    )
+
+
+class Worker:
+    def __init__(
+        self, database: Database, settings: Settings, channels: dict[str, Channel] | None = None
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.channels = channels if channels is not None else channels_from(settings)
+        self.lease = timedelta(seconds=settings.delivery_lease_seconds)
+        self.engine = WorkflowEngine(
+            database, settings.delivery_max_attempts, settings.delivery_backoff_cap_seconds
+        )
+
+    async def run_once(self) -> int:
+        """One pass: due workflow runs, then due deliveries. Returns how much it did."""
+        return await self.process_runs() + await self.process_deliveries()
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+            except Exception:
+                log.exception("worker pass failed; retrying")
+                done = 0
+            if not done:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.settings.worker_poll_seconds)
+
+    async def process_runs(self) -> int:
+        async with self.database.transaction() as session:
+            run_ids = await repository.claim_runs(
+                session, utcnow(), self.lease, self.settings.worker_batch_size
+            )
+        for run_id in run_ids:
+            await self.engine.execute(run_id)
+        return len(run_ids)
+
+    async def process_deliveries(self) -> int:
+        now = utcnow()
+        async with self.database.transaction() as session:
+            for channel in ("email", "sms"):
+                if channel not in self.channels:
+                    await repository.note_unconfigured(session, channel, now)
+            claimed = (
+                await repository.claim_deliveries(
+                    session, list(self.channels), now, self.lease, self.settings.worker_batch_size
+                )
+                if self.channels
+                else []
+            )
+        if not claimed:
+            return 0
+        async with self.database.reading() as session:
+            messages = {
+                m_id: await repository.message_by_id(session, m_id)
+                for m_id in {d.message_id for d in claimed}
+            }
+        ready: dict[str, list[Outgoing]] = {}
+        attempts = {d.id: d.attempts for d in claimed}
+        for delivery in claimed:
+            message = messages.get(delivery.message_id)
+            try:
+                if message is None:
+                    raise RenderFailed(f"message {delivery.message_id} no longer exists")
+                ready.setdefault(delivery.channel, []).append(
+                    outgoing(delivery, message, self.settings.sms_from)
+                )
+            except RenderFailed as error:
+                await self._record(
+                    delivery.id, attempts[delivery.id], f"template failed: {error}", final=True
+                )
+
+        async def on_result(delivery_id: int, error: str | None) -> None:
+            await self._record(delivery_id, attempts[delivery_id], error)
+
+        for channel, batch in ready.items():
+            await self.channels[channel].send(batch, on_result)
+        return len(claimed)
+
+    async def _record(self, delivery_id: int, attempts: int, error: str | None, final: bool = False) -> None:
+        now = utcnow()
+        async with self.database.transaction() as session:
+            if error is None:
+                await repository.finish_delivery(
+                    session, delivery_id, attempts, status="sent", reason=None, now=now
+                )
+            elif final or attempts >= self.settings.delivery_max_attempts:
+                await repository.finish_delivery(
+                    session, delivery_id, attempts, status="failed", reason=error, now=now
+                )
+            else:
+                delay = min(2 ** max(attempts - 1, 0), self.settings.delivery_backoff_cap_seconds)
+                await repository.finish_delivery(
+                    session,
+                    delivery_id,
+                    attempts,
+                    status="queued",
+                    reason=error,
+                    now=now,
+                    retry_at=now + timedelta(seconds=delay),
+                )
+
+
+async def run_worker(database: Database, settings: Settings, stop: asyncio.Event) -> None:
+    await Worker(database, settings).run_forever(stop)
+
+
+StartWorker = Callable[[Database, Settings, asyncio.Event], Awaitable[None]]

@@ -1,0 +1,168 @@
+"""The workflow engine: walks a run's steps, one transaction per step (SPEC §8).
+
+A step's effect and the advance of the run's ``step_index`` commit together, guarded by the
+index it started from. If two workers ever held the same run, only one advance succeeds and the
+other's work rolls back with it: ``issue_promocode`` never takes a second code for a run, and a
+``send`` step writes one delivery.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera import errors
+from tessera.clock import utcnow
+from tessera.customers import repository as customers_repository
+from tessera.customers import service as customers
+from tessera.customers.identifiers import normalize_email, normalize_phone
+from tessera.db import Database
+from tessera.messaging import repository
+from tessera.messaging.contacts import contact_from
+from tessera.messaging.models import WorkflowRun
+from tessera.messaging.schemas import WorkflowStep, parse_steps
+from tessera.promocodes import service as promocodes
+
+
+class StepFailed(Exception):
+    """The step cannot complete now; the run is retried with backoff, then marked failed."""
+
+
+class _LostRace(Exception):
+    pass
+
+
+class WorkflowEngine:
+    def __init__(self, database: Database, max_attempts: int, backoff_cap_seconds: float) -> None:
+        self.database = database
+        self.max_attempts = max_attempts
+        self.backoff_cap_seconds = backoff_cap_seconds
+
+    async def execute(self, run_id: int) -> None:
+        """Runs steps until the run ends, waits, or a step fails."""
+        while True:
+            try:
+                async with self.database.transaction() as session:
+                    if not await self._step(session, run_id):
+                        return
+            except _LostRace:
+                return
+            except (StepFailed, errors.TesseraError) as error:
+                await self._failed(run_id, str(error) or type(error).__name__)
+                return
+
+    async def _step(self, session: AsyncSession, run_id: int) -> bool:
+        """One step; True when the run should go straight on to the next."""
+        run = await repository.get_run(session, run_id)
+        if run is None or run.status != "active":
+            return False
+        workflow = await repository.get_workflow(session, run.partner_id, run.workflow_id)
+        steps = parse_steps(workflow.steps) if workflow is not None else []
+        if workflow is None or run.step_index >= len(steps):
+            await self._advance(session, run, status="done", locked_until=None)
+            return False
+        step = steps[run.step_index]
+        data = dict(run.data)
+        values: dict[str, Any] = {"step_index": run.step_index + 1, "attempts": 0, "last_error": None}
+        if step.type == "issue_promocode":
+            customer_id = await self._customer(session, run)
+            code, _ = await promocodes.issue_to_customer(
+                session, run.partner_id, customer_id, step.group or ""
+            )
+            data[step.as_ or "code"] = code.number
+            values.update(customer_id=customer_id, data=data)
+        elif step.type == "send":
+            await self._send(session, run, step, data)
+        elif step.type == "add_tag":
+            customer_id = await self._customer(session, run)
+            await customers.add_tags(session, run.partner_id, customer_id, [step.tag or ""])
+            values.update(customer_id=customer_id)
+        elif step.type == "wait":
+            values.update(available_at=utcnow() + timedelta(seconds=step.seconds or 0), locked_until=None)
+            await self._advance(session, run, **values)
+            return False
+        await self._advance(session, run, **values)
+        return True
+
+    async def _advance(self, session: AsyncSession, run: WorkflowRun, **values: Any) -> None:
+        if not await repository.advance_run(session, run.id, run.step_index, **values):
+            raise _LostRace()
+
+    async def _customer(self, session: AsyncSession, run: WorkflowRun) -> int:
+        """The run's customer; for an event, the contact its params name (created if new)."""
+        if run.customer_id is not None:
+            return run.customer_id
+        key_value = None
+        if run.event_id is not None:
+            event = await repository.get_event(session, run.event_id)
+            key_value = event.key_value if event is not None else None
+        contact = contact_from(run.data, key_value)
+        if contact is None:
+            raise StepFailed("the event names no contact (EmailAddress, Phone or externalCustomerId)")
+        customer = await customers.add_or_update(session, run.partner_id, contact)
+        run.customer_id = customer.id
+        return customer.id
+
+    async def _send(
+        self, session: AsyncSession, run: WorkflowRun, step: WorkflowStep, data: dict[str, Any]
+    ) -> None:
+        message = await repository.get_message(session, run.partner_id, step.message_id or 0)
+        if message is None:
+            raise StepFailed(f"message {step.message_id} not found")
+        if step.to_param:
+            raw = data.get(step.to_param)
+            if not isinstance(raw, str | int) or not str(raw).strip():
+                raise StepFailed(f"the event has no {step.to_param!r} param to send to")
+            raw_recipient = str(raw)
+        else:
+            customer_id = await self._customer(session, run)
+            customer = await customers_repository.get(session, run.partner_id, customer_id)
+            found = (customer.email if message.channel == "email" else customer.phone) if customer else None
+            if not found:
+                raise StepFailed(f"the contact has no {'email' if message.channel == 'email' else 'phone'}")
+            raw_recipient = found
+        try:
+            recipient = (
+                normalize_email(raw_recipient)
+                if message.channel == "email"
+                else normalize_phone(raw_recipient)
+            )
+        except errors.TesseraError:
+            raise StepFailed(f"{raw_recipient!r} is not a valid {message.channel} recipient") from None
+        await repository.add_deliveries(
+            session,
+            [
+                {
+                    "partner_id": run.partner_id,
+                    "request_id": str(uuid.uuid4()),
+                    "message_id": message.id,
+                    "channel": message.channel,
+                    "recipient": recipient,
+                    "data": data,
+                    "workflow_run_id": run.id,
+                    "step_index": run.step_index,
+                    "status": "queued",
+                    "attempts": 0,
+                    "available_at": utcnow(),
+                }
+            ],
+        )
+
+    async def _failed(self, run_id: int, reason: str) -> None:
+        async with self.database.transaction() as session:
+            run = await repository.get_run(session, run_id)
+            if run is None or run.status != "active":
+                return
+            if run.attempts >= self.max_attempts:
+                values: dict[str, Any] = {"status": "failed", "locked_until": None, "last_error": reason}
+            else:
+                delay = min(2 ** max(run.attempts - 1, 0), self.backoff_cap_seconds)
+                values = {
+                    "available_at": utcnow() + timedelta(seconds=delay),
+                    "locked_until": None,
+                    "last_error": reason,
+                }
+            await repository.advance_run(session, run.id, run.step_index, **values)
