@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from tessera import errors, migrate
@@ -54,7 +55,9 @@ def _run(work: Callable[[Database], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except errors.TesseraError as error:
-        console.print(f"[red]error[/red] {json.dumps(error.body(), ensure_ascii=False)}")
+        # Escaped and never wrapped: the body is one line of JSON whatever the numbers in it.
+        body = escape(json.dumps(error.body(), ensure_ascii=False))
+        console.print(f"[red]error[/red] {body}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -205,10 +208,11 @@ def promocodes_import(
     as_json: JsonFlag = False,
 ) -> None:
     """Import promo codes into a group: every line or nothing."""
-    group_type = promocode_rules.parse_group_type(type_) if type_ else None
-    fmt = detect_format(file.name)
 
     async def work(database: Database) -> dict[str, Any]:
+        # Validated in here so that _run reports a bad --type or file type like any other error.
+        group_type = promocode_rules.parse_group_type(type_) if type_ else None
+        fmt = detect_format(file.name)
         with _progress() as progress, file.open("rb") as stream:
             task = progress.add_task(f"importing {file.name}", total=None)
 
@@ -239,10 +243,11 @@ def certificates_import(
     as_json: JsonFlag = False,
 ) -> None:
     """Import gift certificates as a new group: every line or nothing."""
-    amount: Decimal = certificate_rules.parse_value(value)
-    fmt = detect_format(file.name)
 
     async def work(database: Database) -> dict[str, Any]:
+        # Validated in here so that _run reports a bad --value or file type like any other error.
+        amount: Decimal = certificate_rules.parse_value(value)
+        fmt = detect_format(file.name)
         async with database.transaction() as session:
             department = await tenancy_repository.get_department(session, department_id)
             if department is None:

@@ -140,7 +140,9 @@ async def search_contacts(request: Request, partner: int = Partner) -> JSONRespo
     try:
         ref = customer_ref(query.get("sms"), query.get("email"), query.get("externalCustomerId"))
     except errors.TesseraError as error:
-        raise BadRequest(error.text, field="email") from None
+        # customer_ref reads sms first, then email: the criterion it refused is the first given.
+        field = next(name for name in ("sms", "email", "externalCustomerId") if query.get(name))
+        raise BadRequest(error.text, field=field) from None
     async with database(request).reading() as session:
         customer = await customers_repository.find(session, partner, ref)
     return JSONResponse([contact_out(customer)] if customer else [])

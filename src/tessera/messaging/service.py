@@ -224,9 +224,9 @@ async def _check_workflow_refs(session: AsyncSession, partner_id: int, fields: d
             step["type"] == "send"
             and await repository.get_message(session, partner_id, step["message_id"]) is None
         ):
-            raise BadRequest(
-                f"steps[{index}]: message {step['message_id']} not found", field=f"steps[{index}]"
-            )
+            # Named as the request's validation errors name a step's field ("steps.0.tag").
+            field = f"steps.{index}.message_id"
+            raise BadRequest(f"{field}: message {step['message_id']} not found", field=field)
 
 
 async def create_workflow(session: AsyncSession, partner_id: int, body: WorkflowIn) -> Workflow:

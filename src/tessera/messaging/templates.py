@@ -4,19 +4,23 @@ airspeed looks a name up as ``obj[name]`` before ``getattr(obj, name)``, so a pl
 payload has a key called ``get`` would break ``$data.get('code')``. Templates see the data only
 through ``TemplateData``/``TemplateList``, whose single lookup is the ``get`` method. airspeed
 also lets a template reach Python internals (``$x.__class__...``): templates containing ``__`` or
-``._`` are refused when saved, and nothing but plain data is ever passed in.
+``._`` are refused when saved, and nothing but plain data is ever passed in. Two ways round that
+check are refused too: ``#evaluate`` compiles a string at render time (one the template builds, or
+one taken from the data), and ``str.format`` walks the attributes its format string names
+(``{0.__init__.__globals__}``), a string the data can supply.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import airspeed
 
-FORBIDDEN = ("__", "._")
+FORBIDDEN = re.compile(r"__|\._|#\{?evaluate\b|\.format(?:_map)?\b", re.IGNORECASE)
 
 
 class TemplateRefused(ValueError):
@@ -91,10 +95,10 @@ class TemplateList:
 
 def check(source: str) -> None:
     """Raises ``TemplateRefused`` unless the template is safe and parses."""
-    for sequence in FORBIDDEN:
-        if sequence in source:
-            line = source[: source.index(sequence)].count("\n") + 1
-            raise TemplateRefused(f"templates may not contain {sequence!r}", line=line)
+    found = FORBIDDEN.search(source)
+    if found is not None:
+        line = source.count("\n", 0, found.start()) + 1
+        raise TemplateRefused(f"templates may not contain {found.group()!r}", line=line)
     _compile(source)
 
 
@@ -112,9 +116,9 @@ def render(source: str | None, data: Mapping[str, Any]) -> str:
     """Renders with ``$data`` bound to the payload. Compiled templates are cached by their text."""
     if not source:
         return ""
-    for sequence in FORBIDDEN:
-        if sequence in source:
-            raise RenderFailed(f"template contains {sequence!r}")
+    found = FORBIDDEN.search(source)
+    if found is not None:
+        raise RenderFailed(f"template contains {found.group()!r}")
     try:
         template = _compile(source)
         return str(template.merge({"data": TemplateData(data)}))

@@ -113,7 +113,10 @@ def parse_cart(raw: Any) -> list[Position]:
             raise errors.InvalidParameter("cart", f"position {key} has no price")
         price = money(item["price"], "cart")
         try:
-            quantity = Decimal(str(item.get("quantity", 1) or 1))
+            raw_quantity = item.get("quantity")
+            quantity = (
+                Decimal(1) if raw_quantity is None or raw_quantity == "" else Decimal(str(raw_quantity))
+            )
         except (InvalidOperation, ValueError):
             raise errors.InvalidParameter("cart", f"position {key} has a bad quantity") from None
         if not quantity.is_finite() or quantity <= 0:
@@ -288,6 +291,25 @@ def judge_codes(
                 matched_groups.add(chosen.group_id)
         verdicts.append(best)
     return verdicts
+
+
+def drop_idle(
+    verdicts: Sequence[CodeVerdict], actions: Mapping[int, PromoAction], positions: Sequence[Position]
+) -> list[CodeVerdict]:
+    """Matched codes whose action takes nothing off this cart (every line already at its floor)
+    fall back to status 3, so a purchase does not use a code up for no discount."""
+    matched = [v for v in verdicts if v.status == CodeStatus.MATCHED and v.candidate is not None]
+    giving = set(
+        price_cart(positions, [actions[v.candidate.group_id] for v in matched if v.candidate]).applied
+    )
+    return [
+        CodeVerdict(
+            v.number, CodeStatus.RULE_MATCHED, "The promo action gives no discount on this cart", v.candidate
+        )
+        if v.status == CodeStatus.MATCHED and v.candidate is not None and v.candidate.group_id not in giving
+        else v
+        for v in verdicts
+    ]
 
 
 def parse_numbers(raw: Any, field_name: str) -> list[str]:

@@ -50,7 +50,8 @@ async def give_back_code(session: AsyncSession, code_id: int) -> None:
         .where(Promocode.id == code_id, Promocode.applied_times > 0)
         .values(
             applied_times=Promocode.applied_times - 1,
-            state=case((Promocode.applied_times <= 1, CodeState.ISSUED), else_=CodeState.APPLIED),
+            # else_ is the column, not a literal: it gives the CASE its type on PostgreSQL.
+            state=case((Promocode.applied_times <= 1, CodeState.ISSUED), else_=Promocode.state),
         )
         .execution_options(synchronize_session=False)
     )

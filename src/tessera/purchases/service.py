@@ -31,6 +31,7 @@ from tessera.purchases.pricing import (
     PricedCart,
     PromoAction,
     cover_with_certificates,
+    drop_idle,
     judge_codes,
     price_cart,
 )
@@ -92,7 +93,8 @@ async def _judge(
                 action=action,
             )
         )
-    return judge_codes(cart.promocodes, candidates, cart.positions, now), actions
+    verdicts = judge_codes(cart.promocodes, candidates, cart.positions, now)
+    return drop_idle(verdicts, actions, cart.positions), actions
 
 
 async def _cover(
@@ -150,6 +152,7 @@ async def calculate(
 ) -> dict[str, Any]:
     """``marketing-actions/calc``: what ``purchases/new`` would do with this cart, changing nothing."""
     now = utcnow()
+    department_id = await tenancy.department_of_partner(session, partner_id, department_id)
     verdicts, actions = await _judge(session, partner_id, cart, now)
     matched = [
         actions[v.candidate.group_id] for v in verdicts if v.status == CodeStatus.MATCHED and v.candidate

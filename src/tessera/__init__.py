@@ -1,0 +1,1 @@
+"""Tessera: promo codes, gift certificates and the messages that deliver them."""

@@ -1,0 +1,1 @@
+"""Gift certificates: created, activated, used, per department."""

@@ -1,0 +1,1 @@
+"""Customers (SailPlay users, eSputnik contacts) and their tags."""

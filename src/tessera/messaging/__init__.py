@@ -1,0 +1,1 @@
+"""The eSputnik-compatible messaging face: events, messages, workflows, delivery."""

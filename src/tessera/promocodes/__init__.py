@@ -1,0 +1,1 @@
+"""Promo-code groups and codes: look-up, activation, issue, uploads."""

@@ -1,0 +1,1 @@
+"""Carts, promo actions and purchases."""

@@ -1,0 +1,1 @@
+"""Partners, departments, logins and API keys."""
