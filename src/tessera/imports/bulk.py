@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera import errors
+from tessera.imports.isolated import iter_sheet_chunks
 from tessera.imports.parsers import FileFormat, iter_number_chunks
 
 CHUNK_SIZE = 50_000
@@ -30,6 +31,25 @@ Progress = Callable[[int, int], None]
 
 class _UniqueViolation(Exception):
     pass
+
+
+def _chunks(
+    stream: BinaryIO,
+    fmt: FileFormat,
+    min_length: int,
+    max_length: int,
+    on_progress: Progress | None = None,
+) -> Iterator[list[str]]:
+    """Text is parsed here; spreadsheets in a child process (their reader can crash a process)."""
+    parse = iter_number_chunks if fmt in (FileFormat.TEXT, FileFormat.CSV) else iter_sheet_chunks
+    return parse(
+        stream,
+        fmt,
+        min_length=min_length,
+        max_length=max_length,
+        chunk_size=CHUNK_SIZE,
+        on_progress=on_progress,
+    )
 
 
 async def _next_chunk(chunks: Iterator[list[str]]) -> list[str] | None:
@@ -55,14 +75,7 @@ async def import_numbers(
     Returns how many rows were inserted.
     """
     start = stream.tell()
-    chunks = iter_number_chunks(
-        stream,
-        fmt,
-        min_length=min_length,
-        max_length=max_length,
-        chunk_size=CHUNK_SIZE,
-        on_progress=on_progress,
-    )
+    chunks = _chunks(stream, fmt, min_length, max_length, on_progress)
     columns = [*fixed, "number"]
     values = tuple(fixed.values())
     inserted = 0
@@ -121,9 +134,7 @@ async def _duplicates(
     """Numbers that repeat within the file, then numbers that already exist: at most 100 in all."""
     counts: collections.Counter[str] = collections.Counter()
     ordered: list[str] = []
-    chunks = iter_number_chunks(
-        stream, fmt, min_length=min_length, max_length=max_length, chunk_size=CHUNK_SIZE
-    )
+    chunks = _chunks(stream, fmt, min_length, max_length)
     while (chunk := await _next_chunk(chunks)) is not None:
         counts.update(chunk)
         ordered.extend(chunk)
