@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera.certificates.models import Certificate, CertificateGroup
 from tessera.db import insert_or_ignore
 from tessera.promocodes.models import CodeState, Promocode, PromocodeGroup
 from tessera.purchases.models import Product, Purchase, PurchaseCertificate, PurchasePromocode
@@ -55,18 +54,6 @@ async def give_back_code(session: AsyncSession, code_id: int) -> None:
         )
         .execution_options(synchronize_session=False)
     )
-
-
-async def certificate_with_group(
-    session: AsyncSession, partner_id: int, number: str
-) -> tuple[Certificate, CertificateGroup] | None:
-    row = await session.execute(
-        select(Certificate, CertificateGroup)
-        .join(CertificateGroup, CertificateGroup.id == Certificate.group_id)
-        .where(Certificate.partner_id == partner_id, Certificate.number == number)
-    )
-    found = row.first()
-    return (found[0], found[1]) if found else None
 
 
 async def ensure_products(session: AsyncSession, partner_id: int, skus: Sequence[str]) -> dict[str, int]:

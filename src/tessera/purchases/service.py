@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera import errors
+from tessera.certificates import repository as certificates_repository
 from tessera.certificates import rules as certificate_rules
 from tessera.certificates import service as certificates
 from tessera.certificates.rules import Transition
@@ -103,7 +104,7 @@ async def _cover(
     """Checks every certificate is usable here, and how much of ``total`` each pays."""
     found = []
     for number in numbers:
-        row = await repository.certificate_with_group(session, partner_id, number)
+        row = await certificates_repository.find(session, partner_id, number)
         if row is None:
             raise errors.CertificateNotFound(f"Certificate not found: {number}")
         certificate, group = row
