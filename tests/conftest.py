@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from tessera import migrate
+from tessera import secrets as tessera_secrets
 from tessera.app import create_app
 from tessera.config import Settings
 from tessera.db import Database
@@ -22,6 +23,16 @@ from tessera.tenancy import service as tenancy
 
 POSTGRES_URL = os.environ.get("TESSERA_TEST_DATABASE_URL", "").strip()
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_key_hashing() -> Iterator[None]:
+    """Department keys are hashed with scrypt at a cost meant to be slow; the suite creates
+    thousands of departments, so it hashes cheaply (the cost is stored in each hash)."""
+    production_cost = tessera_secrets.SCRYPT_COST
+    tessera_secrets.SCRYPT_COST = 2**8
+    yield
+    tessera_secrets.SCRYPT_COST = production_cost
 
 
 @pytest.fixture(scope="session")

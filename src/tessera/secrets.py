@@ -23,19 +23,25 @@ def fast_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+#: scrypt's cost for new hashes. The cost is stored in each hash, so raising it later keeps old
+#: hashes verifiable (tests lower it: the suite creates thousands of departments).
+SCRYPT_COST = 2**14
+
+
 def slow_hash(secret: str) -> str:
     """For low-entropy numeric department keys: salted scrypt, so a leaked table is not a key list."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1)
-    return f"scrypt${salt.hex()}${digest.hex()}"
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=SCRYPT_COST, r=8, p=1)
+    return f"scrypt${SCRYPT_COST}${salt.hex()}${digest.hex()}"
 
 
 def verify_slow_hash(secret: str, stored: str) -> bool:
     try:
-        scheme, salt_hex, digest_hex = stored.split("$")
+        scheme, cost, salt_hex, digest_hex = stored.split("$")
+        n = int(cost)
     except ValueError:
         return False
-    if scheme != "scrypt":
+    if scheme != "scrypt" or n < 2 or n & (n - 1):
         return False
-    digest = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt_hex), n=2**14, r=8, p=1)
+    digest = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt_hex), n=n, r=8, p=1)
     return hmac.compare_digest(digest.hex(), digest_hex)
