@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from tessera import errors, migrate
+from tessera import errors
 from tessera.certificates import rules as certificate_rules
 from tessera.certificates import service as certificates
 from tessera.config import Settings
@@ -97,9 +97,18 @@ def serve(
     settings = Settings()
     database = Database(settings.database_url)
     if database.is_sqlite:
+        from tessera import migrate  # alembic is slow to import: only the commands that migrate load it
+
         migrate.upgrade(settings.database_url)
-    demo = asyncio.run(create_demo_partner(database))
-    asyncio.run(database.dispose())
+
+    async def prepare() -> dict[str, Any] | None:
+        # One event loop for both: asyncpg connections cannot be closed from another loop.
+        try:
+            return await create_demo_partner(database)
+        finally:
+            await database.dispose()
+
+    demo = asyncio.run(prepare())
     if demo is not None:
         console.print(
             "[bold green]Created the demo partner.[/bold green] Keep these; they are not shown again:"
@@ -145,6 +154,8 @@ def worker() -> None:
 @app.command("migrate")
 def migrate_command() -> None:
     """Apply the schema migrations to the configured database."""
+    from tessera import migrate
+
     migrate.upgrade(Settings().database_url)
     console.print("schema is up to date")
 

@@ -205,6 +205,12 @@ class CertificateDeleted(TesseraError):
     http_status = 409
 
 
+class PartnerNotFound(TesseraError):
+    status_code = -4211
+    message = "Partner not found"
+    http_status = 404
+
+
 class DepartmentNotFound(TesseraError):
     status_code = -4209
     message = "Department not found"

@@ -38,9 +38,11 @@ class Certificate(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
-    group_id: Mapped[int] = mapped_column(ForeignKey("certificate_groups.id"))
-    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    # No foreign keys on the bulk-imported columns (see ``Promocode``): the import writes them
+    # from a group it has just checked, and groups, departments and partners are never deleted.
+    partner_id: Mapped[int] = mapped_column(BigId)
+    group_id: Mapped[int] = mapped_column(BigId)
+    department_id: Mapped[int] = mapped_column(BigId)
     number: Mapped[str] = mapped_column(String(255))
     activated_at: Mapped[datetime | None]
     used_at: Mapped[datetime | None]

@@ -139,10 +139,10 @@ async def _duplicates(
         counts.update(chunk)
         ordered.extend(chunk)
     found = [number for number, count in counts.items() if count > 1][: errors.DuplicateNumbers.REPORTED]
-    for offset in range(0, len(ordered), 1000):
+    step = 10_000  # bound parameters per look-up: well within both databases' limits
+    for offset in range(0, len(ordered), step):
         if len(found) >= errors.DuplicateNumbers.REPORTED:
             break
-        found.extend(
-            n for n in await existing_numbers(session, ordered[offset : offset + 1000]) if n not in found
-        )
+        existing = await existing_numbers(session, ordered[offset : offset + step])
+        found.extend(n for n in existing if n not in found)
     return found[: errors.DuplicateNumbers.REPORTED]

@@ -49,7 +49,7 @@ async def create_department(session: AsyncSession, name: str, partner_id: int | 
         partner = await repository.add_partner(session, name)
         partner_id = partner.id
     elif await repository.get_partner(session, partner_id) is None:
-        raise errors.TesseraError(f"Partner {partner_id} not found")
+        raise errors.PartnerNotFound(f"Partner {partner_id} not found")
     key = new_digits(DEPARTMENT_KEY_DIGITS)
     department = await repository.add_department(session, partner_id, name, slow_hash(key))
     pin_code = new_digits(PIN_DIGITS)
@@ -134,7 +134,7 @@ class Authenticator:
 
 async def create_api_key(session: AsyncSession, partner_id: int) -> str:
     if await repository.get_partner(session, partner_id) is None:
-        raise errors.TesseraError(f"Partner {partner_id} not found")
+        raise errors.PartnerNotFound(f"Partner {partner_id} not found")
     key = f"tsk_{partner_id}_{new_token()}"
     await repository.add_api_key(session, partner_id, fast_hash(key), key[: len(f"tsk_{partner_id}_") + 4])
     return key

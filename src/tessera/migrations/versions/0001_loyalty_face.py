@@ -210,12 +210,6 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["customer_id"], ["customers.id"], name=op.f("fk_promocodes_customer_id_customers")
         ),
-        sa.ForeignKeyConstraint(
-            ["group_id"], ["promocode_groups.id"], name=op.f("fk_promocodes_group_id_promocode_groups")
-        ),
-        sa.ForeignKeyConstraint(
-            ["partner_id"], ["partners.id"], name=op.f("fk_promocodes_partner_id_partners")
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_promocodes")),
         sa.UniqueConstraint(
             "partner_id", "number", "group_id", name=op.f("uq_promocodes_partner_id_number_group_id")
@@ -248,15 +242,6 @@ def upgrade() -> None:
         sa.Column("activated_at", sa.DateTime(), nullable=True),
         sa.Column("used_at", sa.DateTime(), nullable=True),
         sa.Column("deleted_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["department_id"], ["departments.id"], name=op.f("fk_certificates_department_id_departments")
-        ),
-        sa.ForeignKeyConstraint(
-            ["group_id"], ["certificate_groups.id"], name=op.f("fk_certificates_group_id_certificate_groups")
-        ),
-        sa.ForeignKeyConstraint(
-            ["partner_id"], ["partners.id"], name=op.f("fk_certificates_partner_id_partners")
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_certificates")),
         sa.UniqueConstraint("partner_id", "number", name=op.f("uq_certificates_partner_id_number")),
     )
