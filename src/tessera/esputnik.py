@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.convertors import Convertor, register_url_convertor
 
 from tessera import errors
 from tessera.db import Database
@@ -110,6 +112,22 @@ async def partner_id(request: Request) -> int:
     return await authenticator.partner_of(api_key_from(request))
 
 
+def contains_nul(value: Any) -> bool:
+    """True when a string anywhere in this JSON value holds U+0000, which PostgreSQL cannot store."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 async def json_body(request: Request, *, max_bytes: int = 1024 * 1024) -> Any:
     body = await request.body()
     if len(body) > max_bytes:
@@ -117,20 +135,42 @@ async def json_body(request: Request, *, max_bytes: int = 1024 * 1024) -> Any:
     if not body.strip():
         raise BadRequest("the body must be JSON", field="body")
     try:
-        return json.loads(body)
-    except ValueError as error:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply
         raise BadRequest(f"the body is not valid JSON: {error}", field="body") from None
+    if contains_nul(parsed):
+        raise BadRequest("the body may not contain NUL characters (\\u0000)", field="body")
+    return parsed
+
+
+class _IdConvertor(Convertor[int]):
+    """A stored id: digits that fit a BIGINT. Anything else is an unknown path (a JSON 404), not
+    FastAPI's 422 body nor a database overflow."""
+
+    regex = "[0-9]{1,18}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("tessera_id", _IdConvertor())
 
 
 class MessagingRouter:
-    """An APIRouter whose routes also answer with a trailing slash (eSputnik clients add one)."""
+    """An APIRouter whose routes also answer with a trailing slash (eSputnik clients add one).
+
+    Path parameters named ``*_id`` are ids (see ``_IdConvertor``).
+    """
 
     def __init__(self) -> None:
         self.router = APIRouter()
 
     def route(self, path: str, methods: list[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-            bare = path.rstrip("/")
+            bare = re.sub(r"\{(\w+_id)\}", r"{\1:tessera_id}", path.rstrip("/"))
             self.router.add_api_route(bare, endpoint, methods=methods)
             self.router.add_api_route(bare + "/", endpoint, methods=methods, include_in_schema=False)
             return endpoint

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera import errors
 from tessera.clock import isoformat, utcnow
 from tessera.customers.identifiers import normalize_email, normalize_phone
-from tessera.esputnik import BadRequest, NotFound
+from tessera.esputnik import BadRequest, NotFound, contains_nul
 from tessera.messaging import repository, templates
 from tessera.messaging.models import Delivery, Message, Workflow
 from tessera.messaging.schemas import EmailMessageIn, SmartsendIn, SmsMessageIn, WorkflowIn
@@ -162,10 +162,12 @@ def _json_param(raw: Any) -> tuple[dict[str, Any], str | None]:
         return {}, None
     try:
         parsed = json.loads(raw)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply
         return {}, f"jsonParam is not valid JSON: {error}"
     if not isinstance(parsed, dict):
         return {}, "jsonParam must hold a JSON object"
+    if contains_nul(parsed):
+        return {}, "jsonParam may not contain NUL characters (\\u0000)"
     return parsed, None
 
 
