@@ -43,5 +43,8 @@ def verify_slow_hash(secret: str, stored: str) -> bool:
         return False
     if scheme != "scrypt" or n < 2 or n & (n - 1):
         return False
-    digest = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt_hex), n=n, r=8, p=1)
+    try:
+        digest = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt_hex), n=n, r=8, p=1)
+    except ValueError:  # a damaged stored hash never matches
+        return False
     return hmac.compare_digest(digest.hex(), digest_hex)

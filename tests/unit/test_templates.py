@@ -1,0 +1,220 @@
+"""Velocity templates (SPEC §8, issue item 5): pure rendering and checking, no database.
+
+Templates see the data only through an object whose single lookup is ``get``; a render failure is
+a ``RenderFailed`` (the worker turns it into that one delivery's failure); ``check`` refuses, when a
+message is saved, syntax errors (with line and column) and anything that reaches Python internals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tessera.messaging.templates import RenderFailed, TemplateRefused, check, render
+
+ORDER: dict[str, Any] = {
+    "code": "ABC-123",
+    "name": "Олена",
+    "total": 3,
+    "customer": {"first": "Ann", "address": {"city": "Kyiv"}},
+    "items": [{"sku": "A-1", "qty": 2}, {"sku": "B-2", "qty": 1}, {"sku": "C-3", "qty": 5}],
+    "tags": ["new", "vip"],
+}
+
+
+# --- what item 5 lists -------------------------------------------------------------------------------
+
+
+def test_the_seed_variable() -> None:
+    assert render("Your code: $!data.get('code')", ORDER) == "Your code: ABC-123"
+    assert render("Your code: $data.get('code')", {"code": "ABC-123"}) == "Your code: ABC-123"
+
+
+def test_nested_get() -> None:
+    assert render("$data.get('customer').get('first')", ORDER) == "Ann"
+    assert render("$data.get('customer').get('address').get('city')", ORDER) == "Kyiv"
+    assert render("$!data.get('customer').get('address').get('zip')|", ORDER) == "|"
+
+
+@pytest.mark.parametrize(
+    ("total", "expected"),
+    [(5, "many"), (2, "two"), (0, "none")],
+)
+def test_if_elseif_else(total: int, expected: str) -> None:
+    source = "#if($data.get('total') > 2)many#elseif($data.get('total') == 2)two#{else}none#end"
+    assert render(source, {"total": total}) == expected
+
+
+def test_if_on_a_missing_key_is_false() -> None:
+    assert render("#if($data.get('nope'))yes#{else}no#end", ORDER) == "no"
+
+
+def test_foreach_with_velocity_count() -> None:
+    source = "#foreach($item in $data.get('items'))$velocityCount. $item.get('sku') x$item.get('qty')\n#end"
+    assert render(source, ORDER) == "1. A-1 x2\n2. B-2 x1\n3. C-3 x5\n"
+
+
+def test_foreach_joining_with_velocity_count() -> None:
+    source = "#foreach($tag in $data.get('tags'))#if($velocityCount > 1), #end$tag#end"
+    assert render(source, ORDER) == "new, vip"
+
+
+def test_foreach_over_a_missing_key_renders_nothing() -> None:
+    assert render("[#foreach($i in $data.get('nope'))x#end]", ORDER) == "[]"
+
+
+def test_set() -> None:
+    assert render("#set($c = $data.get('code'))[$c][$c]", ORDER) == "[ABC-123][ABC-123]"
+    assert render("#set($n = $data.get('total') + 1)$n", ORDER) == "4"
+    assert render("#set($city = $data.get('customer').get('address').get('city'))$city", ORDER) == "Kyiv"
+
+
+def test_non_ascii_data() -> None:
+    assert render("Привіт, $data.get('name')!", ORDER) == "Привіт, Олена!"
+
+
+# --- the data object: a key named get, missing keys, arrays ------------------------------------------
+
+
+def test_a_key_named_get_does_not_break_lookups() -> None:
+    """With a plain dict airspeed would find ``data['get']`` (a string) before the ``get`` method."""
+    data = {"get": "not a method", "code": "ABC-123", "nested": {"get": 1, "x": "deep"}}
+    assert render("$data.get('code')", data) == "ABC-123"
+    assert render("$data.get('get')", data) == "not a method"
+    assert render("$data.get('nested').get('x') $data.get('nested').get('get')", data) == "deep 1"
+
+
+def test_missing_keys_are_quiet_with_the_bang() -> None:
+    assert render("[$!data.get('missing')]", ORDER) == "[]"
+    assert render("[$!data.get('missing').get('deeper')]", ORDER) == "[]"
+
+
+def test_missing_keys_without_the_bang_show_the_reference() -> None:
+    """Velocity's own behaviour: a quiet reference needs ``$!``."""
+    assert render("[$data.get('missing')]", ORDER) == "[$data.get('missing')]"
+
+
+def test_arrays_get_and_size() -> None:
+    assert render("$data.get('tags').get(0)/$data.get('tags').get(1)", ORDER) == "new/vip"
+    assert render("$data.get('items').get(2).get('sku')", ORDER) == "C-3"
+    assert render("$data.get('items').size() $data.get('tags').size()", ORDER) == "3 2"
+
+
+def test_a_missing_index_fails_the_render() -> None:
+    with pytest.raises(RenderFailed, match=r"no element 5 in a list of 2"):
+        render("$data.get('tags').get(5)", ORDER)
+
+
+def test_a_non_numeric_index_fails_the_render() -> None:
+    with pytest.raises(RenderFailed, match=r"no element 'x' in a list of 3"):
+        render("$data.get('items').get('x')", ORDER)
+
+
+def test_other_errors_while_rendering_fail_the_render_with_their_reason() -> None:
+    with pytest.raises(RenderFailed, match=r"ZeroDivisionError"):
+        render("#set($x = $data.get('total') / 0)$x", ORDER)
+    with pytest.raises(RenderFailed, match=r"no loader"):
+        render("#parse('other.vm')", ORDER)
+
+
+def test_objects_and_arrays_render_as_json() -> None:
+    assert render("$data.get('customer').get('address')", ORDER) == '{"city": "Kyiv"}'
+    assert render("$data.get('tags')", ORDER) == '["new", "vip"]'
+
+
+def test_the_data_object_offers_nothing_but_get() -> None:
+    assert render("$data.keys()", ORDER) == "$data.keys()"
+    assert render("$data.items()", ORDER) == "$data.items()"
+    assert render("$data.isEmpty() $data.get('nested').isEmpty()", {"nested": {}}) == "False True"
+
+
+def test_empty_templates_render_empty() -> None:
+    assert render(None, ORDER) == ""
+    assert render("", ORDER) == ""
+
+
+def test_data_is_never_evaluated_as_a_template() -> None:
+    data = {"evil": "$data.get('code') #set($x = 1)"}
+    assert render("$data.get('evil')", data) == data["evil"]
+
+
+# --- check(): what a message may be saved with -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "$data.get('code')",
+        "#if($data.get('a'))A#elseif($data.get('b'))B#{else}C#end",
+        "#foreach($i in $data.get('items'))$velocityCount $i.get('sku')#end",
+        "#set($c = $data.get('code'))$c",
+        "plain text, no Velocity at all",
+    ],
+)
+def test_check_accepts_good_templates(source: str) -> None:
+    check(source)
+
+
+@pytest.mark.parametrize(
+    ("source", "line"),
+    [
+        ("$data.__class__", 1),
+        ("Hello\n$data._values", 2),
+        ("$data.get('code').__class__.__mro__", 1),
+        ("one\ntwo\n#set($x = $data.get('a').__init__)", 3),
+    ],
+)
+def test_check_refuses_reaching_python_internals(source: str, line: int) -> None:
+    with pytest.raises(TemplateRefused, match=r"may not contain '(__|\._)'") as refused:
+        check(source)
+    assert refused.value.line == line
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # #evaluate compiles a string at render time: taken from the data, it would get round the
+        # source check entirely ($data.__init__.__globals__ ... os.system).
+        "#evaluate($data.get('t'))",
+        "#set($u = '_')#evaluate(\"$u\")",
+        # str.format walks attribute names in its format string, which the data can supply:
+        # '{0.__init__.__globals__[airspeed].os.environ}' would print the process's environment.
+        "$data.get('f').format($data)",
+        "#set($f = $data.get('f').format_map)$f",
+    ],
+)
+def test_check_refuses_the_ways_round_the_internals_check(source: str) -> None:
+    with pytest.raises(TemplateRefused, match=r"may not contain"):
+        check(source)
+    with pytest.raises(RenderFailed, match=r"template contains"):
+        render(source, {"t": "$data.__class__", "f": "{0.__init__.__globals__}"})
+
+
+def test_render_refuses_internals_too() -> None:
+    """A template stored before ``check`` existed (or written to the database directly)."""
+    with pytest.raises(RenderFailed, match=r"template contains '\._'"):
+        render("$data.get('x')._values", ORDER)
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "column", "expected"),
+    [
+        ("Hello\n#if($data.get('a')\nx#end", 2, 19, "expected ) in parenthesized expression"),
+        ("a\nb $data.get('x'", 2, 16, "expected ) in parameter list"),
+        ("#foreach($i)\n#end", 1, 12, "expected in in foreach directive"),
+        ("#if($data.get('a'))x", 1, 21, "expected #else, #elseif or #end"),
+        ("text\n\n#end", 3, 1, "expected block element"),
+    ],
+)
+def test_syntax_errors_come_with_line_and_column(source: str, line: int, column: int, expected: str) -> None:
+    with pytest.raises(TemplateRefused) as refused:
+        check(source)
+    assert (refused.value.line, refused.value.column) == (line, column)
+    assert expected in refused.value.reason
+    assert refused.value.reason.startswith(f"line {line}, column {column}:")
+
+
+def test_a_syntax_error_at_render_time_is_a_render_failure() -> None:
+    with pytest.raises(RenderFailed, match=r"line 1, column 21"):
+        render("#if($data.get('a'))x", ORDER)
