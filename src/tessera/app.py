@@ -72,6 +72,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             if esputnik.is_messaging_path(request.url.path):
                 return esputnik.error_response(unknown)
             return error_response(unknown)
-        return JSONResponse({"status": "error", "message": str(error.detail)}, status_code=error.status_code)
+        if esputnik.is_messaging_path(request.url.path):
+            return JSONResponse(
+                {"error": str(error.detail), "status_code": -error.status_code}, status_code=error.status_code
+            )
+        return JSONResponse(
+            {"status": "error", "status_code": -error.status_code, "message": str(error.detail)},
+            status_code=error.status_code,
+        )
 
     return app

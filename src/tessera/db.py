@@ -130,3 +130,19 @@ def insert_or_ignore(session: AsyncSession, model: Any) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(model).on_conflict_do_nothing()
+
+
+def contains_nul(value: Any) -> bool:
+    """True when a string anywhere in this JSON value holds U+0000, which PostgreSQL cannot store."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.convertors import Convertor, register_url_convertor
 
 from tessera import errors
-from tessera.db import Database
+from tessera.db import Database, contains_nul
 from tessera.secrets import fast_hash
 from tessera.tenancy import repository as tenancy_repository
 
@@ -110,22 +110,6 @@ class ApiKeyAuthenticator:
 async def partner_id(request: Request) -> int:
     authenticator: ApiKeyAuthenticator = request.app.state.api_keys
     return await authenticator.partner_of(api_key_from(request))
-
-
-def contains_nul(value: Any) -> bool:
-    """True when a string anywhere in this JSON value holds U+0000, which PostgreSQL cannot store."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
 
 
 async def json_body(request: Request, *, max_bytes: int = 1024 * 1024) -> Any:

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from tessera import errors
-from tessera.db import Database
+from tessera.db import Database, contains_nul
 from tessera.tenancy.service import Authenticator, Caller
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on", "y", "t"})
@@ -120,6 +120,10 @@ async def read_params(request: Request) -> Params:
             values.update(parsed)
     # The query string wins ties: a GET that repeats its query in the body reads each value once.
     values.update(request.query_params.items())
+    for name, value in values.items():
+        if contains_nul(value):
+            # PostgreSQL cannot store U+0000; refuse it here rather than fail in the database.
+            raise errors.InvalidParameter(name, "contains a NUL character")
     return Params(values, files)
 
 

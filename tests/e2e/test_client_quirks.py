@@ -402,3 +402,16 @@ class TestPaths:
 
         assert response.status_code == 404
         assert response.json() == {"status": "error", "status_code": -404, "message": f"Unknown path {path}"}
+
+
+class TestNulCharacters:
+    async def test_a_nul_in_a_parameter_is_a_clear_error_not_a_database_failure(
+        self, loyalty: LoyaltyClient
+    ) -> None:
+        body = await loyalty.call("promocodes/info", number="AB\x00C")
+
+        assert body == {
+            "status": "error",
+            "status_code": -1000,
+            "message": "Invalid value of number: contains a NUL character",
+        }

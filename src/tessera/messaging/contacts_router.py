@@ -114,11 +114,14 @@ async def subscribe(request: Request, partner: int = Partner) -> JSONResponse:
     body = await json_body(request)
     contact = validated(ContactIn, body.get("contact", body) if isinstance(body, dict) else body)
     async with database(request).transaction() as session:
+        known = [
+            await customers_repository.find_id(session, partner, ref) for ref in contact_input(contact).refs()
+        ]
         customer = await _save(session, partner, contact)
+        # eSputnik: subscribeFromApi for a new contact, subscribeUpdateFromApi for a known one.
+        key = "subscribeUpdateFromApi" if any(known) else "subscribeFromApi"
         params = {"ContactId": customer.id, "EmailAddress": customer.email, "Phone": customer.phone}
-        await triggers.record_event(
-            session, partner, "subscribeFromApi", str(customer.id), params, customer_id=customer.id
-        )
+        await triggers.record_event(session, partner, key, str(customer.id), params, customer_id=customer.id)
     return JSONResponse({"id": customer.id})
 
 

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera import errors
 from tessera.clock import isoformat, utcnow
 from tessera.customers.identifiers import normalize_email, normalize_phone
-from tessera.esputnik import BadRequest, NotFound, contains_nul
+from tessera.db import contains_nul
+from tessera.esputnik import BadRequest, NotFound
 from tessera.messaging import repository, templates
 from tessera.messaging.models import Delivery, Message, Workflow
 from tessera.messaging.schemas import EmailMessageIn, SmartsendIn, SmsMessageIn, WorkflowIn
