@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from tessera.esputnik import MAX_BODY_BYTES, BadRequest, MessagingRouter, json_body, partner_id
-from tessera.messaging import repository, service, triggers
+from tessera.messaging import service, triggers
 from tessera.messaging.events import parse_event
 from tessera.messaging.schemas import EmailMessageIn, SmartsendIn, SmsMessageIn, WorkflowIn
 from tessera.sailplay import database
@@ -66,7 +66,7 @@ async def create_sms(request: Request, partner: int = Partner) -> JSONResponse:
 @messaging.route("/api/v1/messages", ["GET"])
 async def list_messages(request: Request, partner: int = Partner) -> JSONResponse:
     async with database(request).reading() as session:
-        messages = await repository.list_messages(session, partner)
+        messages = await service.list_messages(session, partner)
     return JSONResponse([service.message_out(m) for m in messages])
 
 
@@ -131,7 +131,7 @@ async def create_workflow(request: Request, partner: int = Partner) -> JSONRespo
 @messaging.route("/api/v1/workflows", ["GET"])
 async def list_workflows(request: Request, partner: int = Partner) -> JSONResponse:
     async with database(request).reading() as session:
-        workflows = await repository.list_workflows(session, partner)
+        workflows = await service.list_workflows(session, partner)
     return JSONResponse([service.workflow_out(w) for w in workflows])
 
 

@@ -75,6 +75,10 @@ async def create_message(session: AsyncSession, partner_id: int, fields: dict[st
     return await repository.add_message(session, partner_id=partner_id, **fields)
 
 
+async def list_messages(session: AsyncSession, partner_id: int) -> Sequence[Message]:
+    return await repository.list_messages(session, partner_id)
+
+
 async def get_message(session: AsyncSession, partner_id: int, message_id: int) -> Message:
     message = await repository.get_message(session, partner_id, message_id)
     if message is None:
@@ -236,6 +240,10 @@ async def create_workflow(session: AsyncSession, partner_id: int, body: Workflow
     fields = workflow_fields(body)
     await _check_workflow_refs(session, partner_id, fields)
     return await repository.add_workflow(session, partner_id=partner_id, **fields)
+
+
+async def list_workflows(session: AsyncSession, partner_id: int) -> Sequence[Workflow]:
+    return await repository.list_workflows(session, partner_id)
 
 
 async def get_workflow(session: AsyncSession, partner_id: int, workflow_id: int) -> Workflow:
