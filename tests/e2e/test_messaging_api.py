@@ -433,12 +433,23 @@ class TestEventV2:
         assert response.status_code == 200
         assert (await events_of(database, api.partner_id))[0][1] == "explicit"
 
+    async def test_the_seeds_email_address_param_is_the_last_fallback(
+        self, api: Api, database: Database
+    ) -> None:
+        params = {"EmailAddress": "mail@example.com", "code": "ABC-123"}
+
+        response = await api.post("/api/v2/event", event("promo_signup", None, **params))
+
+        assert response.status_code == 200
+        assert await events_of(database, api.partner_id) == [("promo_signup", "mail@example.com", params)]
+
     async def test_no_key_value_and_no_identifying_param_is_400(self, api: Api, database: Database) -> None:
         response = await api.post("/api/v2/event", event("promo_signup", None, code="ABC-123"))
 
         assert response.status_code == 400
         assert response.json() == bad_request(
-            "keyValue is required (or a contactId, externalCustomerId, email, phone or pushToken param)",
+            "keyValue is required (or a contactId, externalCustomerId, email, phone, pushToken,"
+            " EmailAddress or Phone param)",
             "keyValue",
         )
         assert await events_of(database, api.partner_id) == []

@@ -92,6 +92,8 @@ def test_the_cost_is_stored_so_a_hash_verifies_after_the_cost_changes(
     assert not verify_slow_hash("1234567890123456", stored.replace("scrypt$16$", "scrypt$15$"))
 
 
-@pytest.mark.parametrize("stored", ["scrypt$16$zz$00", "scrypt$x$00$00", "scrypt$15$00$00", "bcrypt$16$00$00", ""])
+@pytest.mark.parametrize(
+    "stored", ["scrypt$16$zz$00", "scrypt$x$00$00", "scrypt$15$00$00", "bcrypt$16$00$00", ""]
+)
 def test_a_damaged_stored_hash_never_matches(stored: str) -> None:
     assert not verify_slow_hash("1234", stored)

@@ -29,6 +29,8 @@ class Outgoing:
 #: Called with (delivery id, None when accepted else the reason) right after each attempt, so the
 #: outcome is stored before the next message goes: a crash can repeat at most the one in flight.
 OnResult = Callable[[int, str | None], Awaitable[None]]
+#: Asked right before each message: False when this worker no longer holds its claim.
+MaySend = Callable[[int], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +81,7 @@ class EmailChannel:
         self.target = SmtpTarget.parse(url)
         self.timeout = timeout
 
-    async def send(self, batch: Sequence[Outgoing], on_result: OnResult) -> None:
+    async def send(self, batch: Sequence[Outgoing], on_result: OnResult, may_send: MaySend) -> None:
         client = aiosmtplib.SMTP(
             hostname=self.target.host,
             port=self.target.port,
@@ -98,6 +100,8 @@ class EmailChannel:
         lost: str | None = None
         try:
             for item in batch:
+                if not await may_send(item.delivery_id):
+                    continue
                 if lost is not None:
                     await on_result(item.delivery_id, lost)
                     continue
@@ -125,9 +129,11 @@ class SmsChannel:
         self.url = url
         self.timeout = timeout
 
-    async def send(self, batch: Sequence[Outgoing], on_result: OnResult) -> None:
+    async def send(self, batch: Sequence[Outgoing], on_result: OnResult, may_send: MaySend) -> None:
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             for item in batch:
+                if not await may_send(item.delivery_id):
+                    continue
                 try:
                     response = await client.post(
                         self.url,

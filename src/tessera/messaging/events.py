@@ -11,8 +11,9 @@ from tessera.esputnik import BadRequest
 MAX_EVENT_TYPE_KEY = 100
 MAX_KEY_VALUE = 300
 FORBIDDEN_CHARACTERS = frozenset("<;’\\/|\"`'^?!,>")
-#: v2: where keyValue comes from when the event has none, in this order.
-KEY_VALUE_PARAMS = ("contactId", "externalCustomerId", "email", "phone", "pushToken")
+#: v2: where keyValue comes from when the event has none, in this order: eSputnik's five, then the
+#: contact params its own promo-code guide puts in events (EmailAddress, Phone).
+KEY_VALUE_PARAMS = ("contactId", "externalCustomerId", "email", "phone", "pushToken", "EmailAddress", "Phone")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,8 @@ def parse_event(body: Any, *, version: int) -> IncomingEvent:
                 break
     if key_value is None:
         raise BadRequest(
-            "keyValue is required (or a contactId, externalCustomerId, email, phone or pushToken param)",
+            "keyValue is required (or a contactId, externalCustomerId, email, phone, pushToken,"
+            " EmailAddress or Phone param)",
             field="keyValue",
         )
     assert key is not None

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.messaging.models import Delivery, Event, Message, Workflow, WorkflowRun
@@ -181,6 +181,24 @@ async def finish_delivery(
         .execution_options(synchronize_session=False)
     )
     return result.scalar_one_or_none() is not None
+
+
+async def renew_leases(session: AsyncSession, held: dict[int, int], until: datetime) -> set[int]:
+    """Extends this worker's claims (delivery id → its attempt count) and says which it still has.
+
+    A claim whose lease lapsed and that another worker took has a higher attempt count, so it is
+    not renewed: this worker must not send it.
+    """
+    if not held:
+        return set()
+    result = await session.scalars(
+        update(Delivery)
+        .where(Delivery.status == "queued", tuple_(Delivery.id, Delivery.attempts).in_(list(held.items())))
+        .values(locked_until=until)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(result.all())
 
 
 async def claim_runs(session: AsyncSession, now: datetime, lease: timedelta, limit: int) -> Sequence[int]:

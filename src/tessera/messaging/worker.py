@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Protocol
@@ -18,7 +19,7 @@ from tessera.clock import utcnow
 from tessera.config import Settings
 from tessera.db import Database
 from tessera.messaging import repository
-from tessera.messaging.channels import EmailChannel, OnResult, Outgoing, SmsChannel
+from tessera.messaging.channels import EmailChannel, MaySend, OnResult, Outgoing, SmsChannel
 from tessera.messaging.models import Delivery, Message
 from tessera.messaging.templates import RenderFailed, render
 from tessera.messaging.workflows import WorkflowEngine
@@ -29,7 +30,33 @@ CHANNEL_NOT_CONFIGURED = "channel not configured"
 
 
 class Channel(Protocol):
-    async def send(self, batch: Sequence[Outgoing], on_result: OnResult) -> None: ...
+    async def send(self, batch: Sequence[Outgoing], on_result: OnResult, may_send: MaySend) -> None: ...
+
+
+class Claim:
+    """This worker's hold on a claimed batch.
+
+    Sending a batch can outlast its lease (a slow relay, a big batch). Before each message the
+    claim is renewed once a third of the lease has gone by, and a message whose row another
+    worker has since taken back is skipped, so the two never both send it.
+    """
+
+    def __init__(self, database: Database, lease: timedelta, attempts: dict[int, int]) -> None:
+        self.database = database
+        self.lease = lease
+        self.held = dict(attempts)
+        self.renewed = time.monotonic()
+
+    async def may_send(self, delivery_id: int) -> bool:
+        if time.monotonic() - self.renewed > self.lease.total_seconds() / 3:
+            async with self.database.transaction() as session:
+                kept = await repository.renew_leases(session, self.held, utcnow() + self.lease)
+            self.held = {i: a for i, a in self.held.items() if i in kept}
+            self.renewed = time.monotonic()
+        return delivery_id in self.held
+
+    def release(self, delivery_id: int) -> None:
+        self.held.pop(delivery_id, None)
 
 
 def channels_from(settings: Settings) -> dict[str, Channel]:
@@ -136,11 +163,18 @@ class Worker:
                     delivery.id, attempts[delivery.id], f"template failed: {error}", final=True
                 )
 
+        claim = Claim(
+            self.database,
+            self.lease,
+            {item.delivery_id: attempts[item.delivery_id] for b in ready.values() for item in b},
+        )
+
         async def on_result(delivery_id: int, error: str | None) -> None:
+            claim.release(delivery_id)
             await self._record(delivery_id, attempts[delivery_id], error)
 
         for channel, batch in ready.items():
-            await self.channels[channel].send(batch, on_result)
+            await self.channels[channel].send(batch, on_result, claim.may_send)
         return len(claimed)
 
     async def _record(self, delivery_id: int, attempts: int, error: str | None, final: bool = False) -> None:

@@ -1,0 +1,787 @@
+"""Delivery end to end (SPEC §8, issue item 7): outbox, worker, real SMTP server, real SMS gateway.
+
+Everything goes through the HTTP API (ASGI, in-process) and out through the real channels: an
+aiosmtpd server and a tiny HTTP/1.1 SMS gateway, both started here on free local ports. The worker
+is driven in-process with ``Worker.run_once`` passes; retries are brought forward by moving
+``available_at`` into the past (and the backoff cap is tiny), so nothing here waits for a backoff
+or asserts a timing. The crash test runs ``tessera worker`` as a real process and SIGKILLs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import func, select, update
+
+from tessera.app import create_app
+from tessera.clock import utcnow
+from tessera.config import Settings
+from tessera.db import Database
+from tessera.messaging.models import Delivery, WorkflowRun
+from tessera.messaging.worker import Worker
+from tessera.tenancy import service as tenancy
+
+TESSERA = Path(sys.executable).with_name("tessera")
+#: How long a drain may take before the test fails (a safety net, never an assertion on speed).
+DRAIN_DEADLINE = 120.0
+
+
+class Loyalty(Protocol):
+    async def call(self, path: str, files: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]: ...
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (aiosmtpd's Controller cannot be given port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# --- a real SMTP server ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mail:
+    envelope_to: tuple[str, ...]
+    message: EmailMessage
+
+    @property
+    def to(self) -> str:
+        (recipient,) = self.envelope_to
+        return recipient
+
+    @property
+    def html(self) -> str:
+        part = self.message.get_body(("html",))
+        return str(part.get_content()) if part is not None else ""
+
+    @property
+    def text(self) -> str:
+        part = self.message.get_body(("plain",))
+        return str(part.get_content()) if part is not None else ""
+
+
+class Mailbox:
+    """The aiosmtpd handler: keeps every message it accepted.
+
+    ``delay`` makes each message take that long *before* it is accepted, like a slow server; a client
+    that disconnects meanwhile (a killed worker) cancels the handler, so that message is not kept.
+    ``reject_first`` answers a temporary 451 to that many messages before accepting any.
+    """
+
+    def __init__(self) -> None:
+        self.delay = 0.0
+        self.reject_first = 0
+        self.rejected = 0
+        self._lock = threading.Lock()
+        self._mails: list[Mail] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self._lock:
+            if self.rejected < self.reject_first:
+                self.rejected += 1
+                return "451 4.3.0 Try again later"
+            message = email.message_from_bytes(envelope.content, policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            self._mails.append(Mail(tuple(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    @property
+    def mails(self) -> list[Mail]:
+        with self._lock:
+            return list(self._mails)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._mails)
+
+
+class SmtpServer:
+    """aiosmtpd on 127.0.0.1 and a fixed port: ``stop()`` takes it down, ``start()`` brings a new one up
+    on the same port (what a worker sees as "SMTP down for a while, then up")."""
+
+    def __init__(self, mailbox: Mailbox, port: int) -> None:
+        self.mailbox = mailbox
+        self.port = port
+        self.url = f"smtp://127.0.0.1:{port}"
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        assert self._controller is None
+        controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        controller.start()
+        self._controller = controller
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+# --- a real SMS gateway --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GatewayRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    answered: int
+
+
+class SmsGateway:
+    """A minimal HTTP/1.1 server (one request per connection) that records each JSON body it gets and
+    answers 500 to the first ``fail_first`` requests, 200 after."""
+
+    def __init__(self) -> None:
+        self.fail_first = 0
+        self.requests: list[GatewayRequest] = []
+        self._server: asyncio.Server | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", free_port())
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/sms/send"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            request_line, *header_lines = head.split("\r\n")
+            method, path, _ = request_line.split(" ", 2)
+            headers = {}
+            for line in header_lines:
+                name, colon, value = line.partition(":")
+                if colon:
+                    headers[name.strip().lower()] = value.strip()
+            raw = await reader.readexactly(int(headers.get("content-length", "0")))
+            status = 500 if len(self.requests) < self.fail_first else 200
+            self.requests.append(GatewayRequest(method, path, headers, json.loads(raw), status))
+            payload = b'{"error":"gateway is down"}' if status == 500 else b'{"status":"accepted"}'
+            reason = "Internal Server Error" if status == 500 else "OK"
+            writer.write(
+                f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
+                + payload
+            )
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+
+# --- the messaging API, as an eSputnik client calls it --------------------------------------------------
+
+
+class Api:
+    def __init__(self, http: httpx.AsyncClient, key: str) -> None:
+        self.http = http
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    async def post(self, path: str, body: Any) -> httpx.Response:
+        return await self.http.post(path, json=body, headers=self.headers)
+
+    async def created(self, path: str, body: Any) -> int:
+        response = await self.post(path, body)
+        assert response.status_code == 200, response.text
+        created: int = response.json()["id"]
+        return created
+
+    async def email_message(self, html: str, subject: str = "Your promo code") -> int:
+        body = {"name": "Promo", "from": "shop@example.com", "subject": subject, "htmlText": html}
+        return await self.created("/api/v1/messages/email", body)
+
+    async def sms_message(self, text: str, sender: str = "Shop") -> int:
+        return await self.created("/api/v1/messages/sms", {"name": "Promo SMS", "from": sender, "text": text})
+
+    async def workflow(self, event: str, steps: list[dict[str, Any]]) -> int:
+        body = {"name": f"On {event}", "enabled": True, "trigger": {"event": event}, "steps": steps}
+        return await self.created("/api/v1/workflows", body)
+
+    async def event(self, key: str, key_value: str, params: dict[str, Any]) -> None:
+        body = {
+            "eventTypeKey": key,
+            "keyValue": key_value,
+            "params": [{"name": name, "value": value} for name, value in params.items()],
+        }
+        response = await self.post("/api/v1/event", body)
+        assert response.status_code == 200, response.text
+        assert response.content == b""
+
+    async def smartsend(
+        self, message_id: int, recipients: Sequence[tuple[str, dict[str, Any]]], **extra: Any
+    ) -> list[str]:
+        """Returns the requestIds, in the recipients' order."""
+        body = {
+            "recipients": [{"locator": to, "jsonParam": json.dumps(data)} for to, data in recipients],
+            **extra,
+        }
+        response = await self.post(f"/api/v1/message/{message_id}/smartsend", body)
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        assert [r["status"] for r in results] == ["OK"] * len(recipients), results
+        return [r["requestId"] for r in results]
+
+    async def statuses(self, request_ids: Sequence[str]) -> list[dict[str, Any]]:
+        response = await self.http.get(
+            "/api/v1/message/status", params={"ids": ",".join(request_ids)}, headers=self.headers
+        )
+        assert response.status_code == 200, response.text
+        results: list[dict[str, Any]] = response.json()["results"]
+        return results
+
+
+async def api_for(http: httpx.AsyncClient, database: Database, partner_id: int) -> Api:
+    async with database.transaction() as session:
+        key = await tenancy.create_api_key(session, partner_id)
+    return Api(http, key)
+
+
+# --- driving the worker -------------------------------------------------------------------------------
+
+
+async def pending(database: Database) -> int:
+    """Outbox rows still queued plus workflow runs still active."""
+    async with database.reading() as session:
+        queued = await session.scalar(select(func.count()).where(Delivery.status == "queued"))
+        active = await session.scalar(select(func.count()).where(WorkflowRun.status == "active"))
+    return (queued or 0) + (active or 0)
+
+
+async def make_due(database: Database) -> None:
+    """Ends every backoff now: retries become due at once (leases are left alone)."""
+    past = utcnow() - timedelta(seconds=1)
+    async with database.transaction() as session:
+        await session.execute(update(Delivery).where(Delivery.status == "queued").values(available_at=past))
+        await session.execute(
+            update(WorkflowRun).where(WorkflowRun.status == "active").values(available_at=past)
+        )
+
+
+async def drain(database: Database, *workers: Worker) -> None:
+    """Worker passes (all workers at once) until nothing is queued or active."""
+    deadline = time.monotonic() + DRAIN_DEADLINE
+    while await pending(database):
+        assert time.monotonic() < deadline, "the outbox did not drain"
+        done = sum(await asyncio.gather(*(worker.run_once() for worker in workers)))
+        if not done:
+            await make_due(database)
+            await asyncio.sleep(0.05)
+
+
+async def deliveries(database: Database) -> list[Delivery]:
+    async with database.reading() as session:
+        return list((await session.scalars(select(Delivery).order_by(Delivery.id))).all())
+
+
+# --- fixtures -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mailbox() -> Mailbox:
+    return Mailbox()
+
+
+@pytest.fixture
+def smtp(mailbox: Mailbox) -> Iterator[SmtpServer]:
+    server = SmtpServer(mailbox, free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[SmsGateway]:
+    server = SmsGateway()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def delivering(settings: Settings, smtp: SmtpServer, gateway: SmsGateway) -> Settings:
+    """Both channels configured, tiny backoff, five attempts."""
+    return settings.model_copy(
+        update={
+            "smtp_url": smtp.url,
+            "sms_url": gateway.url,
+            "delivery_backoff_cap_seconds": 0.05,
+            "delivery_max_attempts": 5,
+        }
+    )
+
+
+@pytest.fixture
+async def api(client: httpx.AsyncClient, database: Database, department: tenancy.NewDepartment) -> Api:
+    return await api_for(client, database, department.partner_id)
+
+
+# --- the seed's two scenarios ---------------------------------------------------------------------------
+
+
+async def test_seed_event_starts_a_workflow_whose_email_carries_the_code(
+    api: Api, database: Database, delivering: Settings, mailbox: Mailbox
+) -> None:
+    message_id = await api.email_message("<p>Your promo code: <b>$!data.get('code')</b></p>")
+    await api.workflow(
+        "promo_code_added", [{"type": "send", "message_id": message_id, "to_param": "EmailAddress"}]
+    )
+
+    await api.event(
+        "promo_code_added", "mail@example.com", {"EmailAddress": "mail@example.com", "code": "ABC-123"}
+    )
+    assert mailbox.mails == []  # stored, not sent: the worker sends
+    await drain(database, Worker(database, delivering))
+
+    (mail,) = mailbox.mails
+    assert mail.to == "mail@example.com"
+    assert mail.message["To"] == "mail@example.com"
+    assert mail.message["From"] == "shop@example.com"
+    assert mail.message["Subject"] == "Your promo code"
+    assert "<p>Your promo code: <b>ABC-123</b></p>" in mail.html
+    assert "Your promo code: ABC-123" in mail.text
+    (delivery,) = await deliveries(database)
+    assert (delivery.status, delivery.attempts, delivery.recipient) == ("sent", 1, "mail@example.com")
+    assert mail.message["Message-ID"] == f"<{delivery.request_id}@tessera>"
+
+
+async def test_seed_smartsend_sends_each_recipient_its_own_data(
+    api: Api, database: Database, delivering: Settings, mailbox: Mailbox
+) -> None:
+    message_id = await api.email_message("<p>Hi $!data.get('name'), your code is $!data.get('code')</p>")
+    recipients = [
+        ("ann@example.com", {"code": "ABC-123", "name": "Ann"}),
+        ("bob@example.com", {"code": "ABC-124", "name": "Bob"}),
+        ("cid@example.com", {"code": "ABC-125", "name": "Cid"}),
+    ]
+    request_ids = await api.smartsend(message_id, recipients, email=True)
+    assert len(set(request_ids)) == 3
+    assert {s["status"] for s in await api.statuses(request_ids)} == {"queued"}
+
+    await drain(database, Worker(database, delivering))
+
+    by_recipient = {mail.to: mail for mail in mailbox.mails}
+    assert len(mailbox.mails) == 3
+    assert sorted(by_recipient) == [to for to, _ in recipients]
+    for to, data in recipients:
+        assert f"Hi {data['name']}, your code is {data['code']}" in by_recipient[to].html
+        others = {d["code"] for t, d in recipients if t != to}
+        assert not any(code in by_recipient[to].html for code in others)
+    statuses = await api.statuses(request_ids)
+    assert [(s["requestId"], s["status"], s["attempts"]) for s in statuses] == [
+        (request_id, "sent", 1) for request_id in request_ids
+    ]
+    assert [s["locator"] for s in statuses] == [to for to, _ in recipients]
+
+
+# --- a pool code per event, under 200 concurrent events ----------------------------------------------------
+
+
+async def test_two_hundred_concurrent_events_each_get_their_own_pool_code_by_email(
+    api: Api, loyalty: Loyalty, database: Database, delivering: Settings, mailbox: Mailbox
+) -> None:
+    count = 200
+    numbers = [f"SUMMER-{index:04d}" for index in range(count)]
+    uploaded = await loyalty.call(
+        "promocodes/numbers/add",
+        files={"file": ("codes.txt", ("\n".join(numbers) + "\n").encode(), "text/plain")},
+        name="Summer",
+        type="1",
+    )
+    assert uploaded["imported_count"] == count
+    message_id = await api.email_message("<p>Your code: <b>$!data.get('code')</b></p>")
+    await api.workflow(
+        "promo_signup",
+        [
+            {"type": "issue_promocode", "group": "Summer", "as": "code"},
+            {"type": "send", "message_id": message_id, "to_param": "EmailAddress"},
+        ],
+    )
+    addresses = [f"buyer{index:03d}@example.com" for index in range(count)]
+
+    await asyncio.gather(
+        *(api.event("promo_signup", address, {"EmailAddress": address}) for address in addresses)
+    )
+    # Three workers side by side, 40 claims each per pass: they share the runs and the outbox.
+    workers = [Worker(database, delivering.model_copy(update={"worker_batch_size": 40})) for _ in range(3)]
+    await drain(database, *workers)
+
+    mails = mailbox.mails
+    assert len(mails) == count
+    code_of: dict[str, str] = {}
+    for mail in mails:
+        found = re.search(r"Your code: <b>([A-Z0-9-]+)</b>", mail.html)
+        assert found is not None, mail.html
+        assert mail.message["To"] == mail.to
+        code_of[mail.to] = found.group(1)
+    assert sorted(code_of) == addresses  # each address got exactly one email
+    assert len(set(code_of.values())) == count  # no code twice
+    assert set(code_of.values()) == set(numbers)
+    async with database.reading() as session:
+        runs = (await session.scalars(select(WorkflowRun))).all()
+    assert {run.status for run in runs} == {"done"}
+    # Each email carries the code its own run issued to that contact.
+    assert {run.data["EmailAddress"]: run.data["code"] for run in runs} == code_of
+    groups = (await loyalty.call("promocodes/groups/list"))["groups"]["enabled"]
+    (summer,) = [group for group in groups if group["name"] == "Summer"]
+    assert (summer["total_count"], summer["unused_count"]) == (count, 0)
+
+
+# --- a batch that outlasts its lease ---------------------------------------------------------------------
+
+
+async def test_a_batch_that_outlasts_its_lease_is_renewed_not_sent_twice(
+    api: Api, database: Database, delivering: Settings, mailbox: Mailbox
+) -> None:
+    message_id = await api.email_message("<p>Code $!data.get('code')</p>")
+    recipients = [(f"slow{index:02d}@example.com", {"code": f"S-{index}"}) for index in range(20)]
+    await api.smartsend(message_id, recipients)
+    # 20 messages at 0.1 s each take twice the 1 s lease: without renewal, the second worker would
+    # take the unsent rows back when the lease lapses and both would send them.
+    mailbox.delay = 0.1
+    settings = delivering.model_copy(update={"delivery_lease_seconds": 1.0, "worker_batch_size": 50})
+    first, second = Worker(database, settings), Worker(database, settings)
+
+    async def keep_claiming() -> None:
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline:
+            await second.run_once()
+            await asyncio.sleep(0.05)
+
+    await asyncio.gather(first.run_once(), keep_claiming())
+    await drain(database, first)
+
+    assert sorted(mail.to for mail in mailbox.mails) == [to for to, _ in recipients]
+    assert {(d.status, d.attempts) for d in await deliveries(database)} == {("sent", 1)}
+
+
+# --- a failing channel ---------------------------------------------------------------------------------
+
+
+async def test_smtp_down_for_a_while_then_up_every_message_arrives_once(
+    api: Api, database: Database, delivering: Settings, smtp: SmtpServer, mailbox: Mailbox
+) -> None:
+    message_id = await api.email_message("<p>Code $!data.get('code')</p>")
+    recipients = [(f"r{index}@example.com", {"code": f"C-{index}"}) for index in range(5)]
+    request_ids = await api.smartsend(message_id, recipients)
+    worker = Worker(database, delivering)
+    smtp.stop()
+
+    for attempt in (1, 2):
+        await worker.run_once()
+        statuses = await api.statuses(request_ids)
+        assert {s["status"] for s in statuses} == {"queued"}
+        assert {s["attempts"] for s in statuses} == {attempt}
+        for status in statuses:
+            assert status["statusDescription"].startswith("SMTP connection failed"), status
+        await make_due(database)
+
+    smtp.start()
+    await drain(database, worker)
+
+    assert Counter(mail.to for mail in mailbox.mails) == {to: 1 for to, _ in recipients}
+    for mail in mailbox.mails:
+        assert f"Code C-{mail.to[1]}" in mail.html
+    statuses = await api.statuses(request_ids)
+    assert [(s["status"], s["attempts"], s["statusDescription"]) for s in statuses] == [("sent", 3, None)] * 5
+
+
+async def test_a_server_refusing_some_messages_for_now_gets_them_again_once(
+    api: Api, database: Database, delivering: Settings, mailbox: Mailbox
+) -> None:
+    mailbox.reject_first = 2
+    message_id = await api.email_message("<p>Code $!data.get('code')</p>")
+    recipients = [(f"r{index}@example.com", {"code": f"C-{index}"}) for index in range(4)]
+    request_ids = await api.smartsend(message_id, recipients)
+    worker = Worker(database, delivering)
+
+    await worker.run_once()
+    first = await api.statuses(request_ids)
+    assert Counter(s["status"] for s in first) == {"queued": 2, "sent": 2}
+    for status in first:
+        if status["status"] == "queued":
+            assert status["statusDescription"].startswith("SMTP error"), status
+            assert "Try again later" in status["statusDescription"]
+    await drain(database, worker)
+
+    assert Counter(mail.to for mail in mailbox.mails) == {to: 1 for to, _ in recipients}
+    assert sorted(s["attempts"] for s in await api.statuses(request_ids)) == [1, 1, 2, 2]
+
+
+async def test_failed_with_the_reason_after_the_configured_attempts(
+    api: Api, database: Database, delivering: Settings, smtp: SmtpServer, mailbox: Mailbox
+) -> None:
+    smtp.stop()  # and never up again
+    settings = delivering.model_copy(update={"delivery_max_attempts": 3})
+    message_id = await api.email_message("<p>Code $!data.get('code')</p>")
+    (request_id,) = await api.smartsend(message_id, [("lost@example.com", {"code": "X"})])
+    worker = Worker(database, settings)
+
+    await drain(database, worker)
+    await worker.run_once()  # a failed delivery stays failed
+
+    (status,) = await api.statuses([request_id])
+    assert (status["status"], status["attempts"]) == ("failed", 3)
+    assert status["statusDescription"].startswith("SMTP connection failed")
+    assert mailbox.mails == []
+
+
+async def test_without_smtp_email_waits_as_channel_not_configured_then_goes_out(
+    api: Api, database: Database, settings: Settings, delivering: Settings, mailbox: Mailbox
+) -> None:
+    unconfigured = settings.model_copy(update={"smtp_url": None, "sms_url": None})
+    message_id = await api.email_message("<p>Code $!data.get('code')</p>")
+    (request_id,) = await api.smartsend(message_id, [("wait@example.com", {"code": "W-1"})])
+
+    for _ in range(2):
+        assert await Worker(database, unconfigured).run_once() == 0
+        (status,) = await api.statuses([request_id])
+        assert (status["status"], status["statusDescription"], status["attempts"]) == (
+            "queued",
+            "channel not configured",
+            0,
+        )
+    assert mailbox.mails == []
+
+    await drain(database, Worker(database, delivering))  # the same outbox, now with SMTP configured
+
+    (mail,) = mailbox.mails
+    assert (mail.to, "Code W-1" in mail.html) == ("wait@example.com", True)
+    (status,) = await api.statuses([request_id])
+    assert (status["status"], status["statusDescription"], status["attempts"]) == ("sent", None, 1)
+
+
+async def test_sms_waits_as_channel_not_configured_while_email_goes_out(
+    api: Api, database: Database, delivering: Settings, mailbox: Mailbox
+) -> None:
+    email_only = delivering.model_copy(update={"sms_url": None})
+    email_id = await api.email_message("<p>Code $!data.get('code')</p>")
+    sms_id = await api.sms_message("Code $!data.get('code')")
+    (by_email,) = await api.smartsend(email_id, [("both@example.com", {"code": "E-1"})])
+    (by_sms,) = await api.smartsend(sms_id, [("380501234567", {"code": "S-1"})])
+
+    await Worker(database, email_only).run_once()
+
+    sent, waiting = await api.statuses([by_email, by_sms])
+    assert sent["status"] == "sent"
+    assert (waiting["status"], waiting["statusDescription"]) == ("queued", "channel not configured")
+    assert [mail.to for mail in mailbox.mails] == ["both@example.com"]
+
+
+# --- templates that cannot render -----------------------------------------------------------------------
+
+
+async def test_a_render_failure_fails_only_that_delivery(
+    api: Api, database: Database, delivering: Settings, mailbox: Mailbox
+) -> None:
+    message_id = await api.email_message("<p>Your sixth item: $data.get('items').get(5)</p>")
+    recipients = [
+        ("long@example.com", {"items": [f"L{index}" for index in range(6)]}),
+        ("short@example.com", {"items": ["S0", "S1"]}),
+        ("longer@example.com", {"items": [f"M{index}" for index in range(9)]}),
+    ]
+    request_ids = await api.smartsend(message_id, recipients)
+
+    await drain(database, Worker(database, delivering))
+
+    assert sorted(mail.to for mail in mailbox.mails) == ["long@example.com", "longer@example.com"]
+    for mail in mailbox.mails:
+        expected = "L5" if mail.to == "long@example.com" else "M5"
+        assert f"Your sixth item: {expected}" in mail.html
+    long, short, longer = await api.statuses(request_ids)
+    assert (long["status"], longer["status"]) == ("sent", "sent")
+    assert (short["status"], short["attempts"]) == ("failed", 1)
+    assert short["statusDescription"] == "template failed: no element 5 in a list of 2"
+
+
+async def test_a_template_with_a_syntax_error_is_refused_when_saved(api: Api) -> None:
+    response = await api.post(
+        "/api/v1/messages/email",
+        {"name": "Bad", "from": "shop@example.com", "subject": "Hi", "htmlText": "<p>\n#if($x</p>"},
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["field"], body["line"], isinstance(body["column"], int)) == ("htmlText", 2, True)
+
+
+# --- SMS through the HTTP gateway ------------------------------------------------------------------------
+
+
+async def test_sms_through_the_gateway_and_a_500_is_retried_and_delivered_once(
+    api: Api, database: Database, delivering: Settings, gateway: SmsGateway
+) -> None:
+    gateway.fail_first = 2
+    message_id = await api.sms_message("Your code $!data.get('code')", sender="Shop")
+    (request_id,) = await api.smartsend(message_id, [("+7 (900) 123-45-67", {"code": "S-1"})])
+    worker = Worker(database, delivering)
+
+    for attempt in (1, 2):
+        await worker.run_once()
+        (status,) = await api.statuses([request_id])
+        assert (status["status"], status["attempts"]) == ("queued", attempt)
+        assert status["statusDescription"].startswith("SMS gateway answered 500")
+        await make_due(database)
+    await drain(database, worker)
+
+    expected = {"from": "Shop", "to": "79001234567", "text": "Your code S-1"}
+    assert [(r.method, r.path, r.body, r.answered) for r in gateway.requests] == [
+        ("POST", "/sms/send", expected, 500),
+        ("POST", "/sms/send", expected, 500),
+        ("POST", "/sms/send", expected, 200),
+    ]
+    assert all(r.headers["content-type"] == "application/json" for r in gateway.requests)
+    assert {r.headers["idempotency-key"] for r in gateway.requests} == {request_id}
+    (status,) = await api.statuses([request_id])
+    assert (status["status"], status["attempts"], status["statusDescription"]) == ("sent", 3, None)
+    await worker.run_once()
+    assert len(gateway.requests) == 3  # sent stays sent
+
+
+# --- a worker killed in the middle of a batch --------------------------------------------------------------
+
+
+def cli_env(database_url: str, **settings: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TESSERA_")}
+    env["TESSERA_DATABASE_URL"] = database_url
+    env.update({f"TESSERA_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
+@pytest.fixture
+async def worker_database(
+    database_url: str, database: Database, tmp_path: Path
+) -> AsyncIterator[tuple[str, Database]]:
+    """SQLite: a fresh file migrated by ``tessera migrate``; PostgreSQL: the test database."""
+    if not database.is_sqlite:
+        yield database_url, database
+        return
+    url = f"sqlite:///{tmp_path / 'worker.db'}"
+    migrate = await asyncio.create_subprocess_exec(
+        str(TESSERA),
+        "migrate",
+        env=cli_env(url),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    output, _ = await migrate.communicate()
+    assert migrate.returncode == 0, output.decode()
+    fresh = Database(url)
+    yield url, fresh
+    await fresh.dispose()
+
+
+@pytest.mark.slow
+async def test_a_killed_workers_leased_messages_are_sent_by_another_exactly_once(
+    worker_database: tuple[str, Database], smtp: SmtpServer, mailbox: Mailbox, tmp_path: Path
+) -> None:
+    url, database = worker_database
+    settings = Settings(database_url=url, token_cache_seconds=0, serve_runs_worker=False)
+    async with database.transaction() as session:
+        department = await tenancy.create_department(session, "Kill test shop")
+    transport = httpx.ASGITransport(app=create_app(settings, database))
+    async with httpx.AsyncClient(transport=transport, base_url="http://tessera.test") as http:
+        api = await api_for(http, database, department.partner_id)
+        message_id = await api.email_message("<p>Message number $data.get('n')</p>")
+        recipients = [(f"user{index:03d}@example.com", {"n": index}) for index in range(100)]
+        request_ids = await api.smartsend(message_id, recipients)
+
+    mailbox.delay = 0.2  # a slow server: the first worker is mid-batch for a while
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        first = await asyncio.create_subprocess_exec(
+            str(TESSERA),
+            "worker",
+            env=cli_env(
+                url,
+                smtp_url=smtp.url,
+                delivery_lease_seconds="3",
+                worker_batch_size="50",
+                worker_poll_seconds="0.2",
+            ),
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while mailbox.count() < 10:
+                assert first.returncode is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                await asyncio.sleep(0.01)
+            # Kill at a random point of a message's cycle, not right after an arrival we just saw.
+            await asyncio.sleep(random.uniform(0, mailbox.delay))
+            first.kill()
+        finally:
+            if first.returncode is None:
+                first.kill()
+            await first.wait()
+    await asyncio.sleep(0.1)  # let the server notice the dead connection
+    before_kill = mailbox.count()
+    assert 0 < before_kill < len(recipients)
+
+    mailbox.delay = 0.0
+    second = Worker(
+        database,
+        settings.model_copy(update={"smtp_url": smtp.url, "delivery_lease_seconds": 3.0}),
+    )
+    await drain(database, second)  # waits out the dead worker's leases, then sends what they held
+
+    mails = mailbox.mails
+    counts = Counter(mail.to for mail in mails)
+    duplicates = sum(times - 1 for times in counts.values())
+    print(f"kill test: {before_kill} arrived before the kill, {len(mails)} in all, {duplicates} duplicate(s)")
+    # Every recipient got its email. A duplicate is possible by design, but only one: the message the
+    # killed worker had in flight, if the server accepted it and the worker died before writing
+    # "sent" (each outcome is committed right after its attempt, so nothing else can repeat).
+    assert set(counts) == {to for to, _ in recipients}
+    assert duplicates <= 1
+    for mail in mails:
+        assert f"Message number {int(mail.to[4:7])}</p>" in mail.html
+    statuses = [status["status"] for status in await api_statuses(database, request_ids)]
+    assert statuses == ["sent"] * len(recipients)
+
+
+async def api_statuses(database: Database, request_ids: Sequence[str]) -> list[dict[str, Any]]:
+    async with database.reading() as session:
+        found = {
+            d.request_id: d
+            for d in (
+                await session.scalars(select(Delivery).where(Delivery.request_id.in_(request_ids)))
+            ).all()
+        }
+    return [{"status": found[r].status, "attempts": found[r].attempts} for r in request_ids]
