@@ -1,0 +1,257 @@
+"""The baseline for the HTTP benchmarks: a bare Starlette app running one SQL statement per request.
+
+Same wire as Tessera (form-urlencoded POST, same paths, JSON answers), same drivers (an asyncpg
+pool / aiosqlite connections with the app's PRAGMAs and ``BEGIN IMMEDIATE`` for writes), but
+nothing else: no authentication (the token is ignored), no ORM, no customer or group look-ups
+(phones and group names are mapped to ids once at start-up), one statement per request.
+
+Run by bench/bench_http.py as ``uvicorn bench.bare_app:create_app --factory --workers N``;
+configured through the environment:
+
+    BENCH_DATABASE_URL   sqlite:///path or postgresql://...
+    BENCH_PARTNER_ID     the partner every request acts for
+    BENCH_POOL_SIZE      asyncpg pool size per worker (default 30, as Tessera's 20 + 10 overflow)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+# -- the statements, one per endpoint ---------------------------------------------------------------
+
+PG = {
+    "info": """
+        SELECT p.number, p.state, p.customer_id, p.receipt_date, p.activated_at, p.applied_times,
+               p.date_of_use, p.expires_at, g.id, g.name, g.group_type, g.apply_items_once, g.enabled
+        FROM promocodes p JOIN promocode_groups g ON g.id = p.group_id
+        WHERE p.partner_id = $1 AND p.number = $2
+        ORDER BY p.group_id""",
+    "issue": """
+        UPDATE promocodes SET state = 2, customer_id = $1, receipt_date = $2
+        WHERE id = (SELECT id FROM promocodes WHERE group_id = $3 AND state = 1
+                    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+          AND state = 1
+        RETURNING number""",
+    "activate": """
+        UPDATE promocodes
+        SET activated_at = $1, customer_id = $2, receipt_date = coalesce(receipt_date, $1),
+            state = CASE WHEN state = 1 THEN 2 ELSE state END
+        WHERE partner_id = $3 AND number = $4 AND group_id = $5
+          AND activated_at IS NULL AND (customer_id IS NULL OR customer_id = $2)
+        RETURNING state""",
+    "use": """
+        UPDATE certificates SET used_at = $1
+        WHERE partner_id = $2 AND number = $3 AND department_id = $4
+          AND activated_at IS NOT NULL AND used_at IS NULL AND deleted_at IS NULL
+        RETURNING id""",
+}
+
+
+def _sqlite(sql: str) -> str:
+    """$1-style placeholders to SQLite's ?NNN, and no FOR UPDATE."""
+    for n in range(9, 0, -1):
+        sql = sql.replace(f"${n}", f"?{n}")
+    return sql.replace(" FOR UPDATE SKIP LOCKED", "")
+
+
+SQLITE = {name: _sqlite(sql) for name, sql in PG.items()}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _sqlite_time(moment: datetime) -> str:
+    # How SQLAlchemy's SQLite DateTime stores it, so both apps write the same values.
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _error(message: str) -> JSONResponse:
+    return JSONResponse({"status": "error", "message": message})
+
+
+class Backend:
+    partner_id: int
+    customers: dict[str, int]
+    groups: dict[str, int]
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def fetch(self, name: str, *args: Any) -> list[Any]: ...
+    async def write(self, name: str, *args: Any) -> Any: ...
+    def when(self) -> Any:
+        return _now()
+
+
+class Postgres(Backend):
+    def __init__(self, url: str, pool_size: int) -> None:
+        self.url = url
+        self.pool_size = pool_size
+
+    async def start(self) -> None:
+        import asyncpg
+
+        self.pool = await asyncpg.create_pool(
+            self.url, min_size=min(10, self.pool_size), max_size=self.pool_size
+        )
+        rows = await self.pool.fetch("SELECT phone, id FROM customers WHERE partner_id = $1", self.partner_id)
+        self.customers = {phone: id_ for phone, id_ in rows if phone}
+        rows = await self.pool.fetch(
+            "SELECT name, id FROM promocode_groups WHERE partner_id = $1", self.partner_id
+        )
+        self.groups = dict(rows)
+
+    async def stop(self) -> None:
+        await self.pool.close()
+
+    async def fetch(self, name: str, *args: Any) -> list[Any]:
+        return list(await self.pool.fetch(PG[name], *args))
+
+    async def write(self, name: str, *args: Any) -> Any:
+        # One statement in autocommit: its own transaction.
+        return await self.pool.fetchval(PG[name], *args)
+
+
+class Sqlite(Backend):
+    """One writer connection per process, writes taking turns (as Tessera's pool of one does)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock = asyncio.Lock()
+
+    async def _connect(self) -> Any:
+        import aiosqlite
+
+        connection = await aiosqlite.connect(self.path, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL"):
+            await connection.execute(f"PRAGMA {pragma}")
+        return connection
+
+    async def start(self) -> None:
+        self.writer = await self._connect()
+        self.reader = await self._connect()
+        rows = await self.reader.execute_fetchall(
+            "SELECT phone, id FROM customers WHERE partner_id = ?", (self.partner_id,)
+        )
+        self.customers = {phone: id_ for phone, id_ in rows if phone}
+        rows = await self.reader.execute_fetchall(
+            "SELECT name, id FROM promocode_groups WHERE partner_id = ?", (self.partner_id,)
+        )
+        self.groups = {name: id_ for name, id_ in rows}
+
+    async def stop(self) -> None:
+        await self.writer.close()
+        await self.reader.close()
+
+    async def fetch(self, name: str, *args: Any) -> list[Any]:
+        return list(await self.reader.execute_fetchall(SQLITE[name], args))
+
+    async def write(self, name: str, *args: Any) -> Any:
+        async with self.lock:
+            await self.writer.execute("BEGIN IMMEDIATE")
+            try:
+                rows = await self.writer.execute_fetchall(SQLITE[name], args)
+            except BaseException:
+                await self.writer.execute("ROLLBACK")
+                raise
+            await self.writer.execute("COMMIT")
+        return rows[0][0] if rows else None
+
+    def when(self) -> Any:
+        return _sqlite_time(_now())
+
+
+def _backend() -> Backend:
+    url = os.environ["BENCH_DATABASE_URL"]
+    backend: Backend
+    if url.startswith("sqlite:///"):
+        backend = Sqlite(url.removeprefix("sqlite:///"))
+    else:
+        backend = Postgres(url, int(os.environ.get("BENCH_POOL_SIZE", "30")))
+    backend.partner_id = int(os.environ["BENCH_PARTNER_ID"])
+    return backend
+
+
+def create_app() -> Starlette:
+    db = _backend()
+
+    async def info(request: Request) -> JSONResponse:
+        form = await request.form()
+        rows = await db.fetch("info", db.partner_id, form["number"])
+        if not rows:
+            return _error("Promocode not found")
+        return JSONResponse(
+            {
+                "status": "ok",
+                "numbers": [
+                    {
+                        "number": row[0],
+                        "promocode_status": row[1],
+                        "issued_to": {"id": row[2]} if row[2] is not None else None,
+                        "receipt_date": str(row[3]) if row[3] is not None else None,
+                        "activated": row[4] is not None,
+                        "applied_times": row[5],
+                        "group": {"id": row[8], "name": row[9], "type": row[10], "enabled": bool(row[12])},
+                    }
+                    for row in rows
+                ],
+            }
+        )
+
+    async def issue(request: Request) -> JSONResponse:
+        form = await request.form()
+        customer_id = db.customers[str(form["user_phone"])]
+        number = await db.write("issue", customer_id, db.when(), db.groups[str(form["group_name"])])
+        if number is None:
+            return _error("No free promo codes")
+        return JSONResponse({"status": "ok", "promocode": {"number": number}})
+
+    async def activate(request: Request) -> JSONResponse:
+        form = await request.form()
+        customer_id = db.customers[str(form["user_phone"])]
+        state = await db.write(
+            "activate",
+            db.when(),
+            customer_id,
+            db.partner_id,
+            form["number"],
+            db.groups[str(form["group_name"])],
+        )
+        if state is None:
+            return _error("Promocode already activated")
+        return JSONResponse({"status": "ok", "promocode_status": state})
+
+    async def use(request: Request) -> JSONResponse:
+        form = await request.form()
+        used = await db.write(
+            "use", db.when(), db.partner_id, form["number"], int(str(form["target_dep_id"]))
+        )
+        if used is None:
+            return _error("Certificate cannot be used")
+        return JSONResponse({"status": "ok", "used": True})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await db.start()
+        yield
+        await db.stop()
+
+    routes = []
+    for path, endpoint in (
+        ("/api/v2/promocodes/info", info),
+        ("/api/v2/promocodes/issue", issue),
+        ("/api/v2/promocodes/activate", activate),
+        ("/api/v2/coupons/numbers/use", use),
+    ):
+        routes += [Route(path, endpoint, methods=["POST"]), Route(path + "/", endpoint, methods=["POST"])]
+    return Starlette(routes=routes, lifespan=lifespan)
