@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         certificates_loyalty,
         purchases_loyalty,
     ):
-        app.include_router(loyalty.router)
+        app.router.routes.extend(loyalty.routes)
     app.include_router(messaging.router)
     app.include_router(contacts.router)
 

@@ -12,9 +12,10 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
+from starlette.routing import Route
 
 from tessera import errors
 from tessera.db import Database, contains_nul
@@ -156,21 +157,22 @@ AuthedHandler = Callable[[Request, Params, Caller], Awaitable[Response]]
 
 
 class LoyaltyRouter:
-    """Registers each endpoint for GET and POST, with and without the trailing slash."""
+    """Registers each endpoint for GET and POST, with and without the trailing slash.
+
+    The routes are plain Starlette routes: a loyalty endpoint takes the request and parses its
+    own parameters (``Params``), so FastAPI's per-request dependency and validation machinery
+    would only add cost on the hottest paths.
+    """
 
     def __init__(self) -> None:
-        self.router = APIRouter()
+        self.routes: list[Route] = []
 
     def _add(self, paths: tuple[str, ...], endpoint: Callable[[Request], Awaitable[Response]]) -> None:
-        for index, path in enumerate(paths):
+        for path in paths:
             bare = path.rstrip("/")
-            for variant, in_schema in ((bare + "/", index == 0), (bare, False)):
-                self.router.add_api_route(
-                    variant,
-                    endpoint,
-                    methods=["GET", "POST"],
-                    include_in_schema=in_schema,
-                    name=f"{endpoint.__name__}:{variant}",
+            for variant in (bare + "/", bare):
+                self.routes.append(
+                    Route(variant, endpoint, methods=["GET", "POST"], name=f"{endpoint.__name__}:{variant}")
                 )
 
     def public(self, *paths: str) -> Callable[[Handler], Handler]:

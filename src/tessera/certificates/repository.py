@@ -3,11 +3,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.certificates.models import Certificate, CertificateGroup
+
+#: The guarded transitions are Core statements on the table: they are the hot path of `use`.
+CERTIFICATES = cast(Table, Certificate.__table__)
 
 
 async def add_group(
@@ -78,7 +82,7 @@ async def activate(
 ) -> bool:
     """created → activated, only in the certificate's own department; one winner under concurrency."""
     result = await session.execute(
-        update(Certificate)
+        update(CERTIFICATES)
         .where(
             Certificate.partner_id == partner_id,
             Certificate.number == number,
@@ -97,7 +101,7 @@ async def activate(
 async def use(session: AsyncSession, partner_id: int, number: str, department_id: int, now: datetime) -> bool:
     """activated → used, once: the guard ``used_at IS NULL`` lets exactly one request through."""
     result = await session.execute(
-        update(Certificate)
+        update(CERTIFICATES)
         .where(
             Certificate.partner_id == partner_id,
             Certificate.number == number,
@@ -115,7 +119,7 @@ async def use(session: AsyncSession, partner_id: int, number: str, department_id
 
 async def delete(session: AsyncSession, partner_id: int, number: str, now: datetime) -> bool:
     result = await session.execute(
-        update(Certificate)
+        update(CERTIFICATES)
         .where(
             Certificate.partner_id == partner_id,
             Certificate.number == number,

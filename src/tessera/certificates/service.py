@@ -71,10 +71,12 @@ async def status(session: AsyncSession, partner_id: int, number: str) -> tuple[C
 async def _transition(
     session: AsyncSession, partner_id: int, number: str, target_dep_id: int, transition: Transition
 ) -> None:
-    department_id = await tenancy.department_of_partner(session, partner_id, target_dep_id)
     move = repository.activate if transition is Transition.ACTIVATE else repository.use
-    if await move(session, partner_id, number, department_id, utcnow()):
+    # The guarded UPDATE goes first: a certificate of this partner whose department is
+    # target_dep_id proves that department is the partner's, so the happy path is one statement.
+    if await move(session, partner_id, number, target_dep_id, utcnow()):
         return
+    department_id = await tenancy.department_of_partner(session, partner_id, target_dep_id)
     certificate, _ = await status(session, partner_id, number)
     raise rules.refusal(
         transition,

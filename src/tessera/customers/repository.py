@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.customers.identifiers import CustomerRef, IdentifierKind
@@ -25,8 +25,11 @@ async def find(session: AsyncSession, partner_id: int, ref: CustomerRef) -> Cust
 
 
 async def find_id(session: AsyncSession, partner_id: int, ref: CustomerRef) -> int | None:
+    # Core on the table: every issue and activation starts with this look-up.
+    table = cast(Table, Customer.__table__)
+    column = table.c[_COLUMNS[ref.kind].key]
     return await session.scalar(
-        select(Customer.id).where(Customer.partner_id == partner_id, _COLUMNS[ref.kind] == ref.value)
+        select(table.c.id).where(table.c.partner_id == partner_id, column == ref.value)
     )
 
 
@@ -44,10 +47,31 @@ async def add(session: AsyncSession, partner_id: int, fields: dict[str, Any]) ->
 
 
 async def ensure_tags(session: AsyncSession, partner_id: int, names: Sequence[str]) -> dict[str, int]:
-    """Tag ids by name, creating the missing tags (concurrent creators both succeed)."""
-    await session.execute(
-        insert_or_ignore(session, Tag), [{"partner_id": partner_id, "name": n} for n in names]
-    )
+    """Tag ids by name, creating the missing tags (concurrent creators both succeed).
+
+    Tags are never deleted (only taken off customers), so the id of a tag that already existed
+    is remembered on the pooled connection: activation tags a customer on every call. A tag this
+    transaction creates is not remembered, since the transaction may still roll back.
+    """
+    connection = await session.connection()
+    known: dict[tuple[int, str], int] = connection.info.setdefault("tag_ids", {})
+    found = {name: known[(partner_id, name)] for name in names if (partner_id, name) in known}
+    missing = [name for name in names if name not in found]
+    if missing:
+        existing = await _tag_ids(session, partner_id, missing)
+        if len(known) < 10_000:
+            known.update({(partner_id, name): tag_id for name, tag_id in existing.items()})
+        found.update(existing)
+        created = [name for name in missing if name not in existing]
+        if created:
+            await session.execute(
+                insert_or_ignore(session, Tag), [{"partner_id": partner_id, "name": n} for n in created]
+            )
+            found.update(await _tag_ids(session, partner_id, created))
+    return found
+
+
+async def _tag_ids(session: AsyncSession, partner_id: int, names: Sequence[str]) -> dict[str, int]:
     rows = await session.execute(
         select(Tag.name, Tag.id).where(Tag.partner_id == partner_id, Tag.name.in_(names))
     )

@@ -2,18 +2,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import Table, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.db import insert_or_ignore
 from tessera.promocodes.models import CodeState, Promocode, PromocodeActivation, PromocodeGroup
+
+CODES = cast(Table, Promocode.__table__)
+GROUPS = cast(Table, PromocodeGroup.__table__)
 
 
 async def get_group(session: AsyncSession, partner_id: int, group_id: int) -> PromocodeGroup | None:
     return await session.scalar(
         select(PromocodeGroup).where(PromocodeGroup.partner_id == partner_id, PromocodeGroup.id == group_id)
     )
+
+
+async def read_group_by_name(session: AsyncSession, partner_id: int, name: str) -> PromocodeGroup | None:
+    """A detached group for the hot paths that only read it (issue, activate): a Core read."""
+    row = (
+        await session.execute(select(GROUPS).where(GROUPS.c.partner_id == partner_id, GROUPS.c.name == name))
+    ).first()
+    return PromocodeGroup(**row._mapping) if row is not None else None
 
 
 async def get_group_by_name(session: AsyncSession, partner_id: int, name: str) -> PromocodeGroup | None:
@@ -74,11 +86,15 @@ async def find_by_number(
 async def find_in_group(
     session: AsyncSession, partner_id: int, group_id: int, number: str
 ) -> Promocode | None:
-    return await session.scalar(
-        select(Promocode).where(
-            Promocode.partner_id == partner_id, Promocode.number == number, Promocode.group_id == group_id
+    """A detached code (Core read): activation only reads it and then changes it by statement."""
+    row = (
+        await session.execute(
+            select(CODES).where(
+                CODES.c.partner_id == partner_id, CODES.c.number == number, CODES.c.group_id == group_id
+            )
         )
-    )
+    ).first()
+    return Promocode(**row._mapping) if row is not None else None
 
 
 async def existing_numbers(
@@ -103,27 +119,26 @@ async def claim_next_available(
     ``FOR UPDATE`` compiles to nothing there.
     """
     free = (
-        select(Promocode.id)
+        select(CODES.c.id)
         .where(
-            Promocode.group_id == group_id,
-            Promocode.state == CodeState.AVAILABLE,
-            or_(Promocode.expires_at.is_(None), Promocode.expires_at > now),
+            CODES.c.group_id == group_id,
+            CODES.c.state == CodeState.AVAILABLE,
+            or_(CODES.c.expires_at.is_(None), CODES.c.expires_at > now),
         )
-        .order_by(Promocode.id)
+        .order_by(CODES.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
+    # Core on the table, not the ORM: this is the hottest statement, and the row comes back whole.
     result = await session.execute(
-        update(Promocode)
-        .where(
-            Promocode.id == free, Promocode.partner_id == partner_id, Promocode.state == CodeState.AVAILABLE
-        )
+        update(CODES)
+        .where(CODES.c.id == free, CODES.c.partner_id == partner_id, CODES.c.state == CodeState.AVAILABLE)
         .values(state=CodeState.ISSUED, customer_id=customer_id, receipt_date=now)
-        .returning(Promocode)
-        .execution_options(synchronize_session=False)
+        .returning(*CODES.c)
     )
-    return result.scalar_one_or_none()
+    row = result.first()
+    return Promocode(**row._mapping) if row is not None else None
 
 
 async def activate_single_use(

@@ -24,7 +24,7 @@ APPLIED_TAG = "Applied promo code {group}"
 
 
 async def group_named(session: AsyncSession, partner_id: int, name: str) -> PromocodeGroup:
-    group = await repository.get_group_by_name(session, partner_id, name)
+    group = await repository.read_group_by_name(session, partner_id, name)
     if group is None:
         raise errors.PromocodeGroupNotFound()
     return group
