@@ -240,3 +240,17 @@ async def advance_run(session: AsyncSession, run_id: int, expected_step: int, **
 
 async def get_event(session: AsyncSession, event_id: int) -> Event | None:
     return await session.get(Event, event_id)
+
+
+async def run_due(session: AsyncSession, now: datetime) -> bool:
+    """Whether any workflow run is due: a read, so an idle worker never takes SQLite's write lock."""
+    found = await session.scalar(select(WorkflowRun.id).where(_due(WorkflowRun, "active", now)).limit(1))
+    return found is not None
+
+
+async def delivery_due(session: AsyncSession, channel: str, now: datetime, *, configured: bool) -> bool:
+    """Whether the channel has a delivery to send (configured) or to mark as waiting (not)."""
+    query = select(Delivery.id).where(_due(Delivery, "queued", now), Delivery.channel == channel)
+    if not configured:
+        query = query.where(Delivery.status_reason.is_distinct_from("channel not configured"))
+    return await session.scalar(query.limit(1)) is not None

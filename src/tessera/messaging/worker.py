@@ -120,6 +120,9 @@ class Worker:
                     await asyncio.wait_for(stop.wait(), self.settings.worker_poll_seconds)
 
     async def process_runs(self) -> int:
+        async with self.database.reading() as session:
+            if not await repository.run_due(session, utcnow()):
+                return 0
         async with self.database.transaction() as session:
             run_ids = await repository.claim_runs(
                 session, utcnow(), self.lease, self.settings.worker_batch_size
@@ -130,15 +133,24 @@ class Worker:
 
     async def process_deliveries(self) -> int:
         now = utcnow()
+        async with self.database.reading() as session:
+            due = [
+                channel
+                for channel in ("email", "sms")
+                if await repository.delivery_due(session, channel, now, configured=channel in self.channels)
+            ]
+        if not due:
+            return 0
+        sendable = [channel for channel in due if channel in self.channels]
         async with self.database.transaction() as session:
-            for channel in ("email", "sms"):
+            for channel in due:
                 if channel not in self.channels:
                     await repository.note_unconfigured(session, channel, now)
             claimed = (
                 await repository.claim_deliveries(
-                    session, list(self.channels), now, self.lease, self.settings.worker_batch_size
+                    session, sendable, now, self.lease, self.settings.worker_batch_size
                 )
-                if self.channels
+                if sendable
                 else []
             )
         if not claimed:
