@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, case, func, or_, select, update
+from sqlalchemy import Table, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.db import insert_or_ignore
@@ -12,6 +12,7 @@ from tessera.promocodes.models import CodeState, Promocode, PromocodeActivation,
 
 CODES = cast(Table, Promocode.__table__)
 GROUPS = cast(Table, PromocodeGroup.__table__)
+ACTIVATIONS = cast(Table, PromocodeActivation.__table__)
 
 
 async def get_group(session: AsyncSession, partner_id: int, group_id: int) -> PromocodeGroup | None:
@@ -26,6 +27,25 @@ async def read_group_by_name(session: AsyncSession, partner_id: int, name: str) 
         await session.execute(select(GROUPS).where(GROUPS.c.partner_id == partner_id, GROUPS.c.name == name))
     ).first()
     return PromocodeGroup(**row._mapping) if row is not None else None
+
+
+async def group_and_code(
+    session: AsyncSession, partner_id: int, group_name: str, number: str
+) -> tuple[PromocodeGroup, Promocode | None] | None:
+    """The named group and its code with this number, in one read (None: no such group)."""
+    query = (
+        select(GROUPS, CODES)
+        .select_from(GROUPS.outerjoin(CODES, and_(CODES.c.group_id == GROUPS.c.id, CODES.c.number == number)))
+        .where(GROUPS.c.partner_id == partner_id, GROUPS.c.name == group_name)
+    )
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    values = list(row)
+    group = PromocodeGroup(**dict(zip(GROUPS.c.keys(), values[: len(GROUPS.c)], strict=True)))
+    code_values = dict(zip(CODES.c.keys(), values[len(GROUPS.c) :], strict=True))
+    code = Promocode(**code_values) if code_values["id"] is not None else None
+    return group, code
 
 
 async def get_group_by_name(session: AsyncSession, partner_id: int, name: str) -> PromocodeGroup | None:
@@ -83,20 +103,6 @@ async def find_by_number(
     return rows.all()
 
 
-async def find_in_group(
-    session: AsyncSession, partner_id: int, group_id: int, number: str
-) -> Promocode | None:
-    """A detached code (Core read): activation only reads it and then changes it by statement."""
-    row = (
-        await session.execute(
-            select(CODES).where(
-                CODES.c.partner_id == partner_id, CODES.c.number == number, CODES.c.group_id == group_id
-            )
-        )
-    ).first()
-    return Promocode(**row._mapping) if row is not None else None
-
-
 async def existing_numbers(
     session: AsyncSession, partner_id: int, group_id: int, numbers: Sequence[str]
 ) -> Sequence[str]:
@@ -151,33 +157,32 @@ async def activate_single_use(
     Returns the code's state afterwards.
     """
     result = await session.execute(
-        update(Promocode)
+        update(CODES)
         .where(
-            Promocode.id == code_id,
-            Promocode.activated_at.is_(None),
-            or_(Promocode.customer_id.is_(None), Promocode.customer_id == customer_id),
+            CODES.c.id == code_id,
+            CODES.c.activated_at.is_(None),
+            or_(CODES.c.customer_id.is_(None), CODES.c.customer_id == customer_id),
         )
         .values(
             activated_at=now,
             customer_id=customer_id,
-            receipt_date=func.coalesce(Promocode.receipt_date, now),
-            state=case((Promocode.state == CodeState.AVAILABLE, CodeState.ISSUED), else_=Promocode.state),
+            receipt_date=func.coalesce(CODES.c.receipt_date, now),
+            state=case((CODES.c.state == CodeState.AVAILABLE, CodeState.ISSUED), else_=CODES.c.state),
         )
-        .returning(Promocode.state)
-        .execution_options(synchronize_session=False)
+        .returning(CODES.c.state)
     )
-    return result.scalar_one_or_none()
+    state = result.scalar_one_or_none()
+    return int(state) if state is not None else None
 
 
 async def mark_issued(session: AsyncSession, code_id: int, now: datetime) -> int:
     """A multi-use code leaves the free pool on its first activation. Returns its state."""
     await session.execute(
-        update(Promocode)
-        .where(Promocode.id == code_id, Promocode.state == CodeState.AVAILABLE)
+        update(CODES)
+        .where(CODES.c.id == code_id, CODES.c.state == CodeState.AVAILABLE)
         .values(state=CodeState.ISSUED, receipt_date=now)
-        .execution_options(synchronize_session=False)
     )
-    return int(await session.scalar(select(Promocode.state).where(Promocode.id == code_id)) or 0)
+    return int(await session.scalar(select(CODES.c.state).where(CODES.c.id == code_id)) or 0)
 
 
 async def record_activation(
@@ -185,7 +190,7 @@ async def record_activation(
 ) -> bool:
     """False when this customer had already activated this code (the unique key says so)."""
     result = await session.execute(
-        insert_or_ignore(session, PromocodeActivation).values(
+        insert_or_ignore(session, ACTIVATIONS).values(
             partner_id=partner_id,
             promocode_id=code_id,
             customer_id=customer_id,

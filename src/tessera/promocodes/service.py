@@ -59,8 +59,10 @@ async def activate(
     winner. Multi-use codes activate once per customer: the activation row's unique key decides.
     """
     now = utcnow()
-    group = await group_named(session, caller.partner_id, group_name)
-    code = await repository.find_in_group(session, caller.partner_id, group.id, number)
+    found = await repository.group_and_code(session, caller.partner_id, group_name, number)
+    if found is None:
+        raise errors.PromocodeGroupNotFound()
+    group, code = found
     if code is None:
         raise errors.PromocodeNotFound()
     customer_id = await customers.get_id(session, caller.partner_id, ref)
