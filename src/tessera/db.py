@@ -10,6 +10,7 @@ beside the writer). On PostgreSQL both go through the same asyncpg pool.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -122,8 +123,16 @@ class Database:
 
 
 def insert_or_ignore(session: AsyncSession, model: Any) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` in the session's dialect (PostgreSQL and SQLite)."""
-    if session.get_bind().dialect.name == "postgresql":
+    """``INSERT ... ON CONFLICT DO NOTHING`` in the session's dialect (PostgreSQL and SQLite).
+
+    Built once per dialect and table; pass the row values when executing it.
+    """
+    return _insert_or_ignore(session.get_bind().dialect.name, model)
+
+
+@functools.cache
+def _insert_or_ignore(dialect: str, model: Any) -> Any:
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert(model).on_conflict_do_nothing()

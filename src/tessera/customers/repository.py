@@ -65,7 +65,8 @@ async def ensure_tags(session: AsyncSession, partner_id: int, names: Sequence[st
         created = [name for name in missing if name not in existing]
         if created:
             await session.execute(
-                insert_or_ignore(session, Tag), [{"partner_id": partner_id, "name": n} for n in created]
+                insert_or_ignore(session, Tag.__table__),
+                [{"partner_id": partner_id, "name": n} for n in created],
             )
             found.update(await _tag_ids(session, partner_id, created))
     return found
@@ -83,9 +84,8 @@ async def add_customer_tag(
 ) -> bool:
     """True when the customer did not have the tag yet; the unique key settles concurrent adds."""
     result = await session.execute(
-        insert_or_ignore(session, CustomerTag).values(
-            partner_id=partner_id, customer_id=customer_id, tag_id=tag_id, added_at=now
-        )
+        insert_or_ignore(session, CustomerTag.__table__),
+        {"partner_id": partner_id, "customer_id": customer_id, "tag_id": tag_id, "added_at": now},
     )
     return bool(getattr(result, "rowcount", 0))
 

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, and_, case, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.db import insert_or_ignore
@@ -14,6 +14,70 @@ CODES = cast(Table, Promocode.__table__)
 GROUPS = cast(Table, PromocodeGroup.__table__)
 ACTIVATIONS = cast(Table, PromocodeActivation.__table__)
 
+# The hot paths' statements are built once, with bound parameters: building a statement costs
+# more than running it (SQLAlchemy then reuses its compiled form from the cache).
+_GROUP_BY_NAME = select(GROUPS).where(
+    GROUPS.c.partner_id == bindparam("partner_id"), GROUPS.c.name == bindparam("name")
+)
+_GROUP_AND_CODE = (
+    select(GROUPS, CODES)
+    .select_from(
+        GROUPS.outerjoin(CODES, and_(CODES.c.group_id == GROUPS.c.id, CODES.c.number == bindparam("number")))
+    )
+    .where(GROUPS.c.partner_id == bindparam("partner_id"), GROUPS.c.name == bindparam("name"))
+)
+_FREE_CODE = (
+    select(CODES.c.id)
+    .where(
+        CODES.c.group_id == bindparam("p_group_id"),
+        CODES.c.state == CodeState.AVAILABLE,
+        or_(CODES.c.expires_at.is_(None), CODES.c.expires_at > bindparam("p_now")),
+    )
+    .order_by(CODES.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
+_CLAIM = (
+    update(CODES)
+    .where(
+        CODES.c.id == _FREE_CODE,
+        CODES.c.partner_id == bindparam("p_partner_id"),
+        CODES.c.state == CodeState.AVAILABLE,
+    )
+    .values(state=CodeState.ISSUED, customer_id=bindparam("p_customer_id"), receipt_date=bindparam("p_now"))
+    .returning(*CODES.c)
+)
+_ACTIVATE_SINGLE_USE = (
+    update(CODES)
+    .where(
+        CODES.c.id == bindparam("p_code_id"),
+        CODES.c.activated_at.is_(None),
+        or_(CODES.c.customer_id.is_(None), CODES.c.customer_id == bindparam("p_customer_id")),
+    )
+    .values(
+        activated_at=bindparam("p_now"),
+        customer_id=bindparam("p_customer_id"),
+        receipt_date=func.coalesce(CODES.c.receipt_date, bindparam("p_now")),
+        state=case((CODES.c.state == CodeState.AVAILABLE, CodeState.ISSUED), else_=CODES.c.state),
+    )
+    .returning(CODES.c.state)
+)
+_CODES_BY_NUMBER = (
+    select(CODES, GROUPS)
+    .join(GROUPS, GROUPS.c.id == CODES.c.group_id)
+    .where(CODES.c.partner_id == bindparam("partner_id"), CODES.c.number == bindparam("number"))
+    .order_by(CODES.c.group_id)
+)
+
+
+def _split(row: Sequence[object]) -> tuple[dict[str, object], dict[str, object]]:
+    """A joined row of GROUPS then CODES columns, as each table's values."""
+    width = len(GROUPS.c)
+    return dict(zip(GROUPS.c.keys(), row[:width], strict=True)), dict(
+        zip(CODES.c.keys(), row[width:], strict=True)
+    )
+
 
 async def get_group(session: AsyncSession, partner_id: int, group_id: int) -> PromocodeGroup | None:
     return await session.scalar(
@@ -22,10 +86,8 @@ async def get_group(session: AsyncSession, partner_id: int, group_id: int) -> Pr
 
 
 async def read_group_by_name(session: AsyncSession, partner_id: int, name: str) -> PromocodeGroup | None:
-    """A detached group for the hot paths that only read it (issue, activate): a Core read."""
-    row = (
-        await session.execute(select(GROUPS).where(GROUPS.c.partner_id == partner_id, GROUPS.c.name == name))
-    ).first()
+    """A detached group for the hot paths that only read it (issue, activate)."""
+    row = (await session.execute(_GROUP_BY_NAME, {"partner_id": partner_id, "name": name})).first()
     return PromocodeGroup(**row._mapping) if row is not None else None
 
 
@@ -33,19 +95,13 @@ async def group_and_code(
     session: AsyncSession, partner_id: int, group_name: str, number: str
 ) -> tuple[PromocodeGroup, Promocode | None] | None:
     """The named group and its code with this number, in one read (None: no such group)."""
-    query = (
-        select(GROUPS, CODES)
-        .select_from(GROUPS.outerjoin(CODES, and_(CODES.c.group_id == GROUPS.c.id, CODES.c.number == number)))
-        .where(GROUPS.c.partner_id == partner_id, GROUPS.c.name == group_name)
-    )
-    row = (await session.execute(query)).first()
+    params = {"partner_id": partner_id, "name": group_name, "number": number}
+    row = (await session.execute(_GROUP_AND_CODE, params)).first()
     if row is None:
         return None
-    values = list(row)
-    group = PromocodeGroup(**dict(zip(GROUPS.c.keys(), values[: len(GROUPS.c)], strict=True)))
-    code_values = dict(zip(CODES.c.keys(), values[len(GROUPS.c) :], strict=True))
+    group_values, code_values = _split(tuple(row))
     code = Promocode(**code_values) if code_values["id"] is not None else None
-    return group, code
+    return PromocodeGroup(**group_values), code
 
 
 async def get_group_by_name(session: AsyncSession, partner_id: int, name: str) -> PromocodeGroup | None:
@@ -94,13 +150,15 @@ async def state_counts(
 async def find_by_number(
     session: AsyncSession, partner_id: int, number: str
 ) -> Sequence[tuple[Promocode, PromocodeGroup]]:
-    rows = await session.execute(
-        select(Promocode, PromocodeGroup)
-        .join(PromocodeGroup, PromocodeGroup.id == Promocode.group_id)
-        .where(Promocode.partner_id == partner_id, Promocode.number == number)
-        .order_by(Promocode.group_id)
-    )
-    return rows.all()
+    rows = await session.execute(_CODES_BY_NUMBER, {"partner_id": partner_id, "number": number})
+    width = len(CODES.c)
+    found = []
+    for row in rows:
+        values = tuple(row)
+        code = Promocode(**dict(zip(CODES.c.keys(), values[:width], strict=True)))
+        group = PromocodeGroup(**dict(zip(GROUPS.c.keys(), values[width:], strict=True)))
+        found.append((code, group))
+    return found
 
 
 async def existing_numbers(
@@ -124,25 +182,9 @@ async def claim_next_available(
     the row after the lock. SQLite: ``BEGIN IMMEDIATE`` already makes writers take turns, and
     ``FOR UPDATE`` compiles to nothing there.
     """
-    free = (
-        select(CODES.c.id)
-        .where(
-            CODES.c.group_id == group_id,
-            CODES.c.state == CodeState.AVAILABLE,
-            or_(CODES.c.expires_at.is_(None), CODES.c.expires_at > now),
-        )
-        .order_by(CODES.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
     # Core on the table, not the ORM: this is the hottest statement, and the row comes back whole.
-    result = await session.execute(
-        update(CODES)
-        .where(CODES.c.id == free, CODES.c.partner_id == partner_id, CODES.c.state == CodeState.AVAILABLE)
-        .values(state=CodeState.ISSUED, customer_id=customer_id, receipt_date=now)
-        .returning(*CODES.c)
-    )
+    params = {"p_group_id": group_id, "p_partner_id": partner_id, "p_customer_id": customer_id, "p_now": now}
+    result = await session.execute(_CLAIM, params)
     row = result.first()
     return Promocode(**row._mapping) if row is not None else None
 
@@ -157,19 +199,7 @@ async def activate_single_use(
     Returns the code's state afterwards.
     """
     result = await session.execute(
-        update(CODES)
-        .where(
-            CODES.c.id == code_id,
-            CODES.c.activated_at.is_(None),
-            or_(CODES.c.customer_id.is_(None), CODES.c.customer_id == customer_id),
-        )
-        .values(
-            activated_at=now,
-            customer_id=customer_id,
-            receipt_date=func.coalesce(CODES.c.receipt_date, now),
-            state=case((CODES.c.state == CodeState.AVAILABLE, CodeState.ISSUED), else_=CODES.c.state),
-        )
-        .returning(CODES.c.state)
+        _ACTIVATE_SINGLE_USE, {"p_code_id": code_id, "p_customer_id": customer_id, "p_now": now}
     )
     state = result.scalar_one_or_none()
     return int(state) if state is not None else None
@@ -190,13 +220,14 @@ async def record_activation(
 ) -> bool:
     """False when this customer had already activated this code (the unique key says so)."""
     result = await session.execute(
-        insert_or_ignore(session, ACTIVATIONS).values(
-            partner_id=partner_id,
-            promocode_id=code_id,
-            customer_id=customer_id,
-            department_id=department_id,
-            activated_at=now,
-        )
+        insert_or_ignore(session, ACTIVATIONS),
+        {
+            "partner_id": partner_id,
+            "promocode_id": code_id,
+            "customer_id": customer_id,
+            "department_id": department_id,
+            "activated_at": now,
+        },
     )
     return bool(getattr(result, "rowcount", 0))
 

@@ -58,7 +58,7 @@ async def give_back_code(session: AsyncSession, code_id: int) -> None:
 
 async def ensure_products(session: AsyncSession, partner_id: int, skus: Sequence[str]) -> dict[str, int]:
     await session.execute(
-        insert_or_ignore(session, Product), [{"partner_id": partner_id, "sku": s} for s in skus]
+        insert_or_ignore(session, Product.__table__), [{"partner_id": partner_id, "sku": s} for s in skus]
     )
     rows = await session.execute(
         select(Product.sku, Product.id).where(Product.partner_id == partner_id, Product.sku.in_(skus))
