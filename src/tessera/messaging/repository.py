@@ -2,35 +2,55 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.messaging.models import Delivery, Event, Message, Workflow, WorkflowRun
 
+EVENTS = cast(Table, Event.__table__)
+WORKFLOWS = cast(Table, Workflow.__table__)
+_ADD_EVENT = insert(EVENTS).returning(EVENTS.c.id)
+_WORKFLOWS_FOR_EVENT = (
+    select(WORKFLOWS.c.id, WORKFLOWS.c.trigger_tag)
+    .where(
+        WORKFLOWS.c.partner_id == bindparam("partner_id"),
+        WORKFLOWS.c.enabled,
+        WORKFLOWS.c.deleted_at.is_(None),
+        WORKFLOWS.c.trigger_event == bindparam("event"),
+    )
+    .order_by(WORKFLOWS.c.id)
+)
+
 
 async def add_event(
     session: AsyncSession, partner_id: int, key: str, key_value: str, params: dict[str, Any], now: datetime
-) -> Event:
-    event = Event(
-        partner_id=partner_id, event_type_key=key, key_value=key_value, params=params, received_at=now
-    )
-    session.add(event)
-    await session.flush()
-    return event
+) -> int:
+    """Stores an event (a Core insert: events arrive by the thousand a second); returns its id."""
+    values = {"partner_id": partner_id, "event_type_key": key, "key_value": key_value, "params": params}
+    result = await session.execute(_ADD_EVENT, {**values, "received_at": now})
+    return int(result.scalar_one())
 
 
 async def workflows_triggered_by(
     session: AsyncSession, partner_id: int, *, event: str | None = None, tags: Sequence[str] = ()
-) -> Sequence[Workflow]:
-    trigger = Workflow.trigger_event == event if event is not None else Workflow.trigger_tag.in_(tags)
-    result = await session.scalars(
-        select(Workflow)
-        .where(Workflow.partner_id == partner_id, Workflow.enabled, Workflow.deleted_at.is_(None), trigger)
-        .order_by(Workflow.id)
-    )
-    return result.all()
+) -> Sequence[tuple[int, str | None]]:
+    """(id, trigger tag) of the enabled workflows an event key or these tags start."""
+    if event is not None:
+        rows = await session.execute(_WORKFLOWS_FOR_EVENT, {"partner_id": partner_id, "event": event})
+    else:
+        rows = await session.execute(
+            select(WORKFLOWS.c.id, WORKFLOWS.c.trigger_tag)
+            .where(
+                WORKFLOWS.c.partner_id == partner_id,
+                WORKFLOWS.c.enabled,
+                WORKFLOWS.c.deleted_at.is_(None),
+                WORKFLOWS.c.trigger_tag.in_(tags),
+            )
+            .order_by(WORKFLOWS.c.id)
+        )
+    return [(workflow_id, tag) for workflow_id, tag in rows]
 
 
 async def add_runs(session: AsyncSession, runs: Sequence[dict[str, Any]]) -> None:
@@ -155,6 +175,20 @@ async def note_unconfigured(session: AsyncSession, channel: str, now: datetime) 
     )
 
 
+DELIVERIES = cast(Table, Delivery.__table__)
+#: The outcome of a send, written once per message: built once, with bound parameters.
+_MARK_SENT = (
+    update(DELIVERIES)
+    .where(
+        DELIVERIES.c.id == bindparam("p_id"),
+        DELIVERIES.c.status == "queued",
+        DELIVERIES.c.attempts == bindparam("p_attempts"),
+    )
+    .values(status="sent", sent_at=bindparam("p_now"), locked_until=None, status_reason=None)
+    .returning(DELIVERIES.c.id)
+)
+
+
 async def finish_delivery(
     session: AsyncSession,
     delivery_id: int,
@@ -166,6 +200,9 @@ async def finish_delivery(
     retry_at: datetime | None = None,
 ) -> bool:
     """Records one attempt's outcome, if this worker's claim still stands (same attempt count)."""
+    if status == "sent":
+        sent = await session.execute(_MARK_SENT, {"p_id": delivery_id, "p_attempts": attempts, "p_now": now})
+        return sent.scalar_one_or_none() is not None
     values: dict[str, Any] = {"locked_until": None, "status_reason": reason}
     if status == "sent":
         values.update(status="sent", sent_at=now)

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.clock import utcnow
 from tessera.messaging import repository
-from tessera.messaging.models import Event
 
 
 async def record_event(
@@ -24,28 +23,28 @@ async def record_event(
     key_value: str,
     params: dict[str, Any],
     customer_id: int | None = None,
-) -> Event:
+) -> int:
     now = utcnow()
-    event = await repository.add_event(session, partner_id, key, key_value, params, now)
+    event_id = await repository.add_event(session, partner_id, key, key_value, params, now)
     workflows = await repository.workflows_triggered_by(session, partner_id, event=key)
     await repository.add_runs(
         session,
         [
             {
                 "partner_id": partner_id,
-                "workflow_id": workflow.id,
+                "workflow_id": workflow_id,
                 "customer_id": customer_id,
-                "event_id": event.id,
+                "event_id": event_id,
                 "data": dict(params),
                 "available_at": now,
                 "status": "active",
                 "step_index": 0,
                 "attempts": 0,
             }
-            for workflow in workflows
+            for workflow_id, _ in workflows
         ],
     )
-    return event
+    return event_id
 
 
 async def tags_added(session: AsyncSession, partner_id: int, customer_id: int, tags: Sequence[str]) -> None:
@@ -59,14 +58,14 @@ async def tags_added(session: AsyncSession, partner_id: int, customer_id: int, t
         [
             {
                 "partner_id": partner_id,
-                "workflow_id": workflow.id,
+                "workflow_id": workflow_id,
                 "customer_id": customer_id,
-                "data": {"tag": workflow.trigger_tag},
+                "data": {"tag": trigger_tag},
                 "available_at": now,
                 "status": "active",
                 "step_index": 0,
                 "attempts": 0,
             }
-            for workflow in workflows
+            for workflow_id, trigger_tag in workflows
         ],
     )
