@@ -18,7 +18,7 @@ from tessera.messaging.router import messaging
 from tessera.messaging.worker import Worker
 from tessera.promocodes.router import loyalty as promocodes_loyalty
 from tessera.purchases.router import loyalty as purchases_loyalty
-from tessera.sailplay import error_response
+from tessera.sailplay import RateLimiter, error_response
 from tessera.tenancy.router import loyalty as tenancy_loyalty
 from tessera.tenancy.service import Authenticator
 
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = db
     app.state.authenticator = Authenticator(db, settings.token_cache_seconds)
     app.state.api_keys = esputnik.ApiKeyAuthenticator(db)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second)
 
     for loyalty in (
         tenancy_loyalty,

@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = 86400
     #: A validated token is remembered in-process this long, so hot paths skip one query.
     token_cache_seconds: float = 30.0
+    #: Loyalty-face requests per second per partner and process; over it: HTTP 429. 0 = no limit.
+    #: (SailPlay allows 50.)
+    rate_limit_per_second: int = 0
     #: Sender address/name for SMS when a message has none (the gateway's alpha-name).
     sms_from: str = "Tessera"
     #: Delivery worker: a claim is leased this long; a crashed worker's claims return after it.

@@ -9,6 +9,7 @@ because those clients treat a redirect like any other non-200 answer: as a trans
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -133,13 +134,42 @@ def database(request: Request) -> Database:
     return db
 
 
+class RateLimiter:
+    """At most ``limit`` requests per partner in each one-second window, in this process.
+
+    SailPlay answers HTTP 429 above 50 requests per second per partner; so do we, when a limit
+    is configured. Counting per process keeps it free of shared state: with N processes the
+    partner's ceiling is N times the limit.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._window = 0
+        self._counts: dict[int, int] = {}
+
+    def check(self, partner_id: int) -> None:
+        if self.limit <= 0:
+            return
+        window = int(time.monotonic())
+        if window != self._window:
+            self._window = window
+            self._counts.clear()
+        count = self._counts.get(partner_id, 0) + 1
+        self._counts[partner_id] = count
+        if count > self.limit:
+            raise errors.RateLimited()
+
+
 async def authenticate(request: Request, params: Params) -> Caller:
     authenticator: Authenticator = request.app.state.authenticator
     try:
         department_id = params.integer("store_department_id")
     except errors.InvalidParameter:
         raise errors.PermissionDenied() from None
-    return await authenticator.authenticate(params.get("token"), department_id)
+    caller = await authenticator.authenticate(params.get("token"), department_id)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter.check(caller.partner_id)
+    return caller
 
 
 def ok(**payload: Any) -> JSONResponse:
