@@ -7,6 +7,7 @@ from typing import cast
 from sqlalchemy import Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tessera.customers.models import Customer
 from tessera.db import insert_or_ignore
 from tessera.promocodes.models import CodeState, Promocode, PromocodeActivation, PromocodeGroup
 
@@ -71,6 +72,20 @@ _CODES_BY_NUMBER = (
 )
 
 
+_CUSTOMERS = cast(Table, Customer.__table__)
+#: The group by name and, in the same read, the id of the customer an identifier names.
+_GROUP_WITH_CUSTOMER = {
+    column: select(
+        GROUPS,
+        select(_CUSTOMERS.c.id)
+        .where(_CUSTOMERS.c.partner_id == bindparam("partner_id"), _CUSTOMERS.c[column] == bindparam("value"))
+        .scalar_subquery()
+        .label("customer_id_found"),
+    ).where(GROUPS.c.partner_id == bindparam("partner_id"), GROUPS.c.name == bindparam("name"))
+    for column in ("phone", "email", "origin_user_id")
+}
+
+
 def _split(row: Sequence[object]) -> tuple[dict[str, object], dict[str, object]]:
     """A joined row of GROUPS then CODES columns, as each table's values."""
     width = len(GROUPS.c)
@@ -89,6 +104,23 @@ async def read_group_by_name(session: AsyncSession, partner_id: int, name: str) 
     """A detached group for the hot paths that only read it (issue, activate)."""
     row = (await session.execute(_GROUP_BY_NAME, {"partner_id": partner_id, "name": name})).first()
     return PromocodeGroup(**row._mapping) if row is not None else None
+
+
+async def group_with_customer(
+    session: AsyncSession, partner_id: int, group_name: str, identifier: str, value: str
+) -> tuple[PromocodeGroup, int | None] | None:
+    """The named group and the id of the customer ``identifier = value`` names, in one read.
+
+    None when there is no such group; the id is None when there is no such customer.
+    """
+    params = {"partner_id": partner_id, "name": group_name, "value": value}
+    row = (await session.execute(_GROUP_WITH_CUSTOMER[identifier], params)).first()
+    if row is None:
+        return None
+    values = tuple(row)
+    group = PromocodeGroup(**dict(zip(GROUPS.c.keys(), values[: len(GROUPS.c)], strict=True)))
+    customer_id = values[len(GROUPS.c)]
+    return group, int(customer_id) if customer_id is not None else None
 
 
 async def group_and_code(

@@ -92,18 +92,33 @@ async def activate(
 async def issue(
     session: AsyncSession, partner_id: int, ref: CustomerRef, group_name: str
 ) -> tuple[Promocode, PromocodeGroup]:
-    """Hands the customer the group's next free code; see ``repository.claim_next_available``."""
-    customer_id = await customers.get_id(session, partner_id, ref)
-    return await issue_to_customer(session, partner_id, customer_id, group_name)
+    """Hands the customer the group's next free code; see ``repository.claim_next_available``.
+
+    The group and the customer are read together: with the claim, an issue is two statements.
+    """
+    found = await repository.group_with_customer(session, partner_id, group_name, ref.kind.value, ref.value)
+    if found is None:
+        # An unknown customer is -4000 whatever the group, as on every call that names one.
+        await customers.get_id(session, partner_id, ref)
+        raise errors.PromocodeGroupNotFound()
+    group, customer_id = found
+    if customer_id is None:
+        raise errors.CustomerNotFound()
+    return await _issue_from(session, group, customer_id)
 
 
 async def issue_to_customer(
     session: AsyncSession, partner_id: int, customer_id: int, group_name: str
 ) -> tuple[Promocode, PromocodeGroup]:
-    group = await group_named(session, partner_id, group_name)
+    return await _issue_from(session, await group_named(session, partner_id, group_name), customer_id)
+
+
+async def _issue_from(
+    session: AsyncSession, group: PromocodeGroup, customer_id: int
+) -> tuple[Promocode, PromocodeGroup]:
     if not group.enabled:
         raise errors.PromocodeGroupDisabled()
-    code = await repository.claim_next_available(session, partner_id, group.id, customer_id, utcnow())
+    code = await repository.claim_next_available(session, group.partner_id, group.id, customer_id, utcnow())
     if code is None:
         raise errors.NoFreePromocodes()
     await check_low_stock(session, group)
