@@ -23,7 +23,16 @@ _GROUP_BY_NAME = select(GROUPS).where(
 _GROUP_AND_CODE = (
     select(GROUPS, CODES)
     .select_from(
-        GROUPS.outerjoin(CODES, and_(CODES.c.group_id == GROUPS.c.id, CODES.c.number == bindparam("number")))
+        GROUPS.outerjoin(
+            CODES,
+            # partner_id in the join lets the code be found through its unique (partner_id, number,
+            # group_id) index; without it the database walks the whole group.
+            and_(
+                CODES.c.partner_id == GROUPS.c.partner_id,
+                CODES.c.number == bindparam("number"),
+                CODES.c.group_id == GROUPS.c.id,
+            ),
+        )
     )
     .where(GROUPS.c.partner_id == bindparam("partner_id"), GROUPS.c.name == bindparam("name"))
 )
