@@ -1,1 +1,1 @@
-"""Tessera's benchmarks: bulk import and the loyalty face's hot paths. See bench/README.md."""
+"""Tessera's benchmarks: bulk import, hot paths over HTTP, messaging, purchases. See bench/README.md."""

@@ -5,6 +5,10 @@ pool / aiosqlite connections with the app's PRAGMAs and ``BEGIN IMMEDIATE`` for 
 nothing else: no authentication (the token is ignored), no ORM, no customer or group look-ups
 (phones and group names are mapped to ids once at start-up), one statement per request.
 
+``/api/v1/event`` (for bench/bench_messaging.py) is the messaging face's event intake: the JSON
+body parsed and its ``params`` list turned into an object, as Tessera does, then one ``INSERT`` of
+the same row into the real ``events`` table; no API key is checked and no workflows are looked up.
+
 Run by bench/bench_http.py as ``uvicorn bench.bare_app:create_app --factory --workers N``;
 configured through the environment:
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -24,7 +29,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 # -- the statements, one per endpoint ---------------------------------------------------------------
@@ -53,6 +58,10 @@ PG = {
         UPDATE certificates SET used_at = $1
         WHERE partner_id = $2 AND number = $3 AND department_id = $4
           AND activated_at IS NOT NULL AND used_at IS NULL AND deleted_at IS NULL
+        RETURNING id""",
+    "event": """
+        INSERT INTO events (partner_id, event_type_key, key_value, params, received_at)
+        VALUES ($1, $2, $3, $4, $5)
         RETURNING id""",
 }
 
@@ -240,6 +249,15 @@ def create_app() -> Starlette:
             return _error("Certificate cannot be used")
         return JSONResponse({"status": "ok", "used": True})
 
+    async def event(request: Request) -> Response:
+        body = json.loads(await request.body())
+        params = {item["name"]: item.get("value") for item in body.get("params") or []}
+        # PostgreSQL: jsonb takes the JSON text (asyncpg has no codec for it by default); SQLite: TEXT.
+        await db.write(
+            "event", db.partner_id, body["eventTypeKey"], body["keyValue"], json.dumps(params), db.when()
+        )
+        return Response(status_code=200)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.start()
@@ -252,6 +270,7 @@ def create_app() -> Starlette:
         ("/api/v2/promocodes/issue", issue),
         ("/api/v2/promocodes/activate", activate),
         ("/api/v2/coupons/numbers/use", use),
+        ("/api/v1/event", event),
     ):
         routes += [Route(path, endpoint, methods=["POST"]), Route(path + "/", endpoint, methods=["POST"])]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -190,11 +190,24 @@ def _vacuum(seed: Seed) -> None:
 # servers
 
 
+class Target(Protocol):
+    """What a server needs to know about a seeded database (``Seed`` and the other benchmarks' seeds)."""
+
+    db: str
+    url: str
+    partner_id: int
+
+
 @contextlib.contextmanager
-def server(kind: str, seed: Seed, workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``tessera serve`` (kind "ours") or the bare app (kind "bare"); yields its base URL and process."""
+def server(
+    kind: str, seed: Target, workers: int, *, env: dict[str, str] | None = None, tag: str = "http"
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``tessera serve`` (kind "ours") or the bare app (kind "bare"); yields its base URL and process.
+
+    ``env`` is added to the server's environment; ``tag`` names its log file.
+    """
     port = common.free_port()
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     if kind == "ours":
         command = [str(common.TESSERA), "serve", "--port", str(port), "--workers", str(workers)]
         env["TESSERA_DATABASE_URL"] = seed.url
@@ -214,7 +227,7 @@ def server(kind: str, seed: Seed, workers: int) -> Iterator[tuple[str, subproces
             "--no-access-log",
         ]
         env.update(BENCH_DATABASE_URL=seed.url, BENCH_PARTNER_ID=str(seed.partner_id))
-    log_path = RUN_DIR / f"server-{kind}-{seed.db}-w{workers}.log"
+    log_path = RUN_DIR / f"server-{tag}-{kind}-{seed.db}-w{workers}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
@@ -329,6 +342,7 @@ def wrk(script: str, base: str, duration: float, env: dict[str, str]) -> dict[st
         "error_responses": raw["errors"],
         "socket_errors": socket,
         "exhausted": raw["exhausted"],
+        "misses": raw.get("misses", 0),
         "first_error": raw["first_error"],
         "wrk_output": completed.stdout.replace(line, "").strip(),
     }

@@ -250,12 +250,39 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "git_commit": git("rev-parse", "--short", "HEAD"),
         "git_dirty_files": len(git("status", "--porcelain", "--", "src").splitlines()),
+        "src_state": src_state(),
         "postgres_url": postgres_url(),
         "packages": {
             name: version(name)
             for name in ("fastapi", "starlette", "uvicorn", "sqlalchemy", "asyncpg", "aiosqlite")
         },
     }
+
+
+def src_state() -> str:
+    """A digest of the code under src/ as it is now (HEAD, uncommitted changes and new files), so a
+    run can tell whether src/ changed while it ran (servers started later would run other code)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for args in (
+        ("rev-parse", "HEAD"),
+        ("diff", "HEAD", "--", "src"),
+        ("ls-files", "--others", "--exclude-standard", "--", "src"),
+    ):
+        digest.update(subprocess.run(["git", *args], cwd=ROOT, capture_output=True, check=False).stdout)
+    for name in sorted(
+        subprocess.run(
+            ["git", "ls-files", "--others", "--exclude-standard", "--", "src"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+    ):
+        with contextlib.suppress(OSError):
+            digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def save_results(kind: str, results: dict[str, Any]) -> Path:

@@ -1,10 +1,12 @@
 """Runs the benchmarks and prints one table per benchmark; JSON results go to bench/results/.
 
-    .venv/bin/python -m bench.run [import|xlsx|http|profile|all] [--db sqlite|postgresql|both] [--quick]
+    .venv/bin/python -m bench.run [import|xlsx|http|messaging|purchases|profile|all]
+        [--db sqlite|postgresql|both] [--quick]
 
-``all`` (the default) is import, xlsx and http; ``profile`` (py-spy on one hot path) runs only when
-asked for. PostgreSQL: $TESSERA_BENCH_POSTGRES_URL, default in bench/common.py. Its ``public`` schema
-is dropped and rebuilt, so never point it at a database that holds anything you want to keep.
+``all`` (the default) is import, xlsx, http, messaging and purchases; ``profile`` (py-spy on one
+hot path) runs only when asked for. PostgreSQL: $TESSERA_BENCH_POSTGRES_URL, default in
+bench/common.py. Its ``public`` schema is dropped and rebuilt, so never point it at a database that
+holds anything you want to keep.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import Any
 from bench import common
 from bench.common import log
 
-BENCHMARKS = ("import", "xlsx", "http", "profile", "all")
+BENCHMARKS = ("import", "xlsx", "http", "messaging", "purchases", "profile", "all")
+ALL = ("import", "xlsx", "http", "messaging", "purchases")
+USE_WRK = ("http", "messaging", "purchases", "profile")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,7 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat", type=int, default=1, help="import rounds per database; the fastest counts"
     )
-    parser.add_argument("--workers", default="1,2", help="server worker counts for http (default 1,2)")
+    parser.add_argument(
+        "--workers", default="1,2", help="server worker counts for http, events, purchases (default 1,2)"
+    )
     parser.add_argument("--duration", type=float, help="seconds per wrk run (default 10, --quick 3)")
     parser.add_argument(
         "--endpoints", default="info,issue,activate,use", help="http endpoints (default: all four)"
@@ -41,8 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     dbs = list(common.DATABASES) if args.db == "both" else [args.db]
-    wanted = ("import", "xlsx", "http") if args.benchmark == "all" else (args.benchmark,)
-    if "http" in wanted or "profile" in wanted:
+    wanted = ALL if args.benchmark == "all" else (args.benchmark,)
+    workers = tuple(int(w) for w in args.workers.split(","))
+    if any(name in wanted for name in USE_WRK):
         missing = [tool for tool in ("wrk",) if shutil.which(tool) is None]
         if missing:
             print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
@@ -67,11 +74,26 @@ def main(argv: list[str] | None = None) -> int:
         results["http"] = bench_http.run_http(
             dbs,
             quick=args.quick,
-            workers=tuple(int(w) for w in args.workers.split(",")),
+            workers=workers,
             duration=args.duration,
             endpoints=tuple(e.strip() for e in args.endpoints.split(",") if e.strip()),
         )
         tables.append(bench_http.http_table(results["http"]))
+    if "messaging" in wanted:
+        from bench import bench_messaging
+
+        results["messaging"] = bench_messaging.run_messaging(
+            dbs, quick=args.quick, workers=workers, duration=args.duration
+        )
+        tables.append(bench_messaging.smartsend_table(results["messaging"]))
+        tables.append(bench_messaging.events_table(results["messaging"]))
+    if "purchases" in wanted:
+        from bench import bench_purchases
+
+        results["purchases"] = bench_purchases.run_purchases(
+            dbs, quick=args.quick, workers=workers, duration=args.duration
+        )
+        tables.append(bench_purchases.purchases_table(results["purchases"]))
     if "profile" in wanted:
         from bench import profile
 
@@ -80,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         tables.append(profile.profile_report(results["profile"]))
 
-    results["machine"]["load_average_after"] = common.machine_info()["load_average"]
+    after = common.machine_info()
+    results["machine"]["load_average_after"] = after["load_average"]
+    results["machine"]["git_commit_after"] = after["git_commit"]
+    results["machine"]["src_state_after"] = after["src_state"]
+    results["machine"]["src_changed_during_run"] = after["src_state"] != results["machine"]["src_state"]
     results["total_seconds"] = time.perf_counter() - started
     path = common.save_results(args.benchmark, results)
     machine = results["machine"]
@@ -90,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{machine['load_average'][0]:.1f} before / {machine['load_average_after'][0]:.1f} after, "
         f"commit {machine['git_commit']} (+{machine['git_dirty_files']} changed files in src/)"
     )
+    if machine["src_changed_during_run"]:
+        print(
+            f"WARNING: src/ changed during the run (now commit {machine['git_commit_after']}): servers "
+            "started after the change ran other code, so these figures mix two versions"
+        )
     for text in tables:
         print()
         print(text)

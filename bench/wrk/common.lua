@@ -5,7 +5,8 @@
 --   BENCH_NUMBERS                      file of numbers, one per line
 --   BENCH_PHONES                       file of customer phones, one per line
 --   BENCH_GROUP                        promo-code group name
--- Every response that is not HTTP 200 or whose body contains "error" counts as an error.
+-- Every response that is not HTTP 200 or whose body contains "error" counts as an error. A script
+-- may also count "misses": answers that are not errors but did not do what the request asked.
 
 function env(name, default)
   local value = os.getenv(name)
@@ -68,6 +69,7 @@ end
 
 errors = 0
 exhausted = 0
+misses = 0
 first_error = ""
 
 function response(status, headers, body)
@@ -84,19 +86,20 @@ local function json_string(s)
 end
 
 function done(summary, latency, requests)
-  local errs, used_up, sample = 0, 0, ""
+  local errs, used_up, missed, sample = 0, 0, 0, ""
   for _, thread in ipairs(threads) do
     errs = errs + (thread:get("errors") or 0)
     used_up = used_up + (thread:get("exhausted") or 0)
+    missed = missed + (thread:get("misses") or 0)
     local e = thread:get("first_error") or ""
     if sample == "" and e ~= "" then sample = e end
   end
   local s = summary.errors
   io.write(string.format(
-    'BENCH_RESULT {"requests":%d,"duration_us":%d,"bytes":%d,"errors":%d,"exhausted":%d,'
+    'BENCH_RESULT {"requests":%d,"duration_us":%d,"bytes":%d,"errors":%d,"exhausted":%d,"misses":%d,'
       .. '"socket_errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},'
       .. '"latency_us":{"mean":%.1f,"max":%d,"p50":%d,"p90":%d,"p99":%d},"first_error":%s}\n',
-    summary.requests, summary.duration, summary.bytes, errs, used_up,
+    summary.requests, summary.duration, summary.bytes, errs, used_up, missed,
     s.connect, s.read, s.write, s.status, s.timeout,
     latency.mean, latency.max, latency:percentile(50), latency:percentile(90), latency:percentile(99),
     json_string(sample)))

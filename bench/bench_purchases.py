@@ -1,0 +1,249 @@
+"""``purchases/new`` over HTTP with wrk: a 10-position cart and one single-use promo code each time.
+
+Per database, seeded through the real CLI and then over HTTP, as bench_http does: ``tessera
+migrate``, ``tessera departments create``, ``tessera promocodes import`` of 500,000 codes
+(``--quick``: 100,000) into a new simple group (single-use: ``apply_items_once`` is on by
+default), a token from ``/api/v2/login``, and the group's promo action set with
+``promocodes/groups/edit`` (10 % off). One purchase is then made by hand and its answer checked
+(and kept in the JSON). For each worker count, ``tessera serve --workers N`` is started, warmed up
+for 2 s with the same script, and wrk runs ``purchases/new`` for the given duration with 32
+connections: every request uses a code no other request uses (each server run takes its own slice
+of the codes and each wrk thread a disjoint part of it) and its own ``order_num``.
+
+There is no bare baseline: a purchase is not one statement (it reads the codes and their group,
+writes the purchase, applies the code, links it, upserts the products, and rewrites the purchase
+with its answer), so the figure is compared with the target alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import bench_http, common
+from bench.common import log
+
+TARGET_RPS = 1000
+GROUP = "bench-purchases"
+POSITIONS = 10
+#: Codes kept back from the wrk slices: the hand-checked purchase uses the first one.
+PROBES = 10
+RUN_DIR = bench_http.RUN_DIR
+
+#: The cart every request sends: 10 positions of 1,000 each, as a JSON string.
+CART = json.dumps(
+    {str(n): {"sku": f"SKU-{n}", "price": 1000, "quantity": 1} for n in range(1, POSITIONS + 1)},
+    separators=(",", ":"),
+)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    codes: int
+
+
+FULL = Sizes(codes=500_000)
+QUICK = Sizes(codes=100_000)
+
+
+@dataclass
+class PurchaseSeed:
+    db: str
+    url: str
+    partner_id: int
+    department_id: int
+    department_key: str
+    pin_code: str
+    group_id: int
+    numbers: list[str]
+    token: str | None = None
+    probe: dict[str, Any] | None = None
+    taken: int = PROBES
+    seed_seconds: dict[str, float] = field(default_factory=dict)
+
+    def next_slice(self, size: int, name: str) -> Path:
+        """The next ``size`` never-used codes, as a file for wrk."""
+        if self.taken + size > len(self.numbers):
+            raise RuntimeError("not enough seeded codes left")
+        start, self.taken = self.taken, self.taken + size
+        return common.write_lines(
+            RUN_DIR / f"{self.db}-purchases-{name}.txt", self.numbers[start : start + size]
+        )
+
+
+def seed(db: str, sizes: Sizes) -> PurchaseSeed:
+    timings: dict[str, float] = {}
+    url = common.fresh_database(db, "purchases")
+    timings["migrate"] = common.tessera("migrate", database_url=url).seconds
+    department = common.create_department(url)
+    partner_id = int(department["partner_id"])
+    path = common.codes_file(sizes.codes, seed=21, tag="purchase_codes")
+    log(f"seeding {db}: importing {path.name} as {GROUP}")
+    imported = common.tessera(
+        "promocodes", "import", str(path), "--partner-id", str(partner_id), "--group", GROUP, "--json",
+        database_url=url,
+    )  # fmt: skip
+    timings[f"import {GROUP}"] = imported.seconds
+    return PurchaseSeed(
+        db=db,
+        url=url,
+        partner_id=partner_id,
+        department_id=int(department["store_department_id"]),
+        department_key=str(department["store_department_key"]),
+        pin_code=str(department["pin_code"]),
+        group_id=int(imported.json()["group_id"]),
+        numbers=common.read_codes(path),
+        seed_seconds=timings,
+    )
+
+
+def prepare(base: str, seed: PurchaseSeed) -> None:
+    """Once per database: a token, the group's promo action, and one purchase checked by hand."""
+    if seed.token is not None:
+        return
+    with httpx.Client(base_url=base, timeout=30) as client:
+        answer = client.post(
+            "/api/v2/login/",
+            data={
+                "store_department_id": seed.department_id,
+                "store_department_key": seed.department_key,
+                "pin_code": seed.pin_code,
+            },
+        ).json()
+        if answer.get("status") != "ok":
+            raise RuntimeError(f"login failed: {answer}")
+        seed.token = str(answer["token"])
+        credentials = {"token": seed.token, "store_department_id": seed.department_id}
+        answer = client.post(
+            "/api/v2/promocodes/groups/edit/",
+            data={**credentials, "group_id": seed.group_id, "discount_type": "percent", "discount_value": 10},
+        ).json()
+        if answer.get("status") != "ok":
+            raise RuntimeError(f"groups/edit failed: {answer}")
+        response = client.post(
+            "/api/v2/purchases/new/",
+            data={
+                **credentials,
+                "cart": CART,
+                "promocodes": json.dumps([seed.numbers[0]]),
+                "promocodes_info": 1,
+                "order_num": "probe-1",
+            },
+        )
+    answer = response.json()
+    codes = answer.get("promocodes") or [{}]
+    total = answer.get("cart", {}).get("cart", {}).get("total_price")
+    if answer.get("status") != "ok" or codes[0].get("status_description") != "Applied" or total != 9000:
+        raise RuntimeError(f"the checked purchase went wrong: {response.text[:2000]}")
+    seed.probe = {"body": response.text, "bytes": len(response.content)}
+
+
+def _tidy(seed: PurchaseSeed) -> None:
+    if seed.db == "postgresql":
+        common.pg_execute("VACUUM (ANALYZE) promocodes", "VACUUM (ANALYZE) purchases", url=seed.url)
+    else:
+        with contextlib.closing(sqlite3.connect(seed.url.removeprefix("sqlite:///"))) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _wrk_env(seed: PurchaseSeed, numbers: Path, run: str) -> dict[str, str]:
+    assert seed.token is not None
+    return {
+        "BENCH_TOKEN": seed.token,
+        "BENCH_DEPARTMENT_ID": str(seed.department_id),
+        "BENCH_CART": CART,
+        "BENCH_NUMBERS": str(numbers),
+        "BENCH_RUN": run,
+    }
+
+
+def run_server(seed: PurchaseSeed, workers: int, duration: float, slice_size: int) -> dict[str, Any]:
+    run = f"w{workers}"
+    _tidy(seed)
+    with bench_http.server("ours", seed, workers, tag="purchases") as (base, process):
+        prepare(base, seed)
+        warm = seed.next_slice(slice_size, f"warm-{run}")
+        bench_http.wrk("purchase", base, min(2.0, duration), _wrk_env(seed, warm, f"warm-{run}"))
+        numbers = seed.next_slice(slice_size, run)
+        log(f"purchases {seed.db} workers={workers} for {duration:g}s")
+        cpu_before = common.process_tree_cpu_seconds(process.pid)
+        result = bench_http.wrk("purchase", base, duration, _wrk_env(seed, numbers, run))
+        cpu = common.process_tree_cpu_seconds(process.pid) - cpu_before
+    result["server_cpu_seconds"] = cpu
+    result["cpu_ms_per_request"] = 1000 * cpu / result["requests"] if result["requests"] else None
+    result["meets_target"] = result["rps"] >= TARGET_RPS and not result["errors"] and not result["misses"]
+    log(
+        f"  {result['rps']:,.0f} purchases/s  p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  "
+        f"CPU {result['cpu_ms_per_request'] or 0:.2f} ms/purchase  errors {result['errors']}  "
+        f"not applied {result['misses']}"
+        + (f"  e.g. {result['first_error'][:160]}" if result["errors"] else "")
+    )
+    return result
+
+
+def run_purchases(
+    dbs: list[str], *, quick: bool = False, workers: tuple[int, ...] = (1, 2), duration: float | None = None
+) -> dict[str, Any]:
+    duration = duration or (3.0 if quick else 10.0)
+    sizes = QUICK if quick else FULL
+    slice_size = (sizes.codes - PROBES) // (2 * len(workers))  # a warm-up and a measured run each
+    results: dict[str, Any] = {
+        "duration_seconds": duration,
+        "connections": bench_http.CONNECTIONS,
+        "wrk_threads": bench_http.THREADS,
+        "sizes": sizes.__dict__,
+        "codes_per_run": slice_size,
+        "cart": CART,
+        "databases": {},
+    }
+    for db in dbs:
+        log(f"purchases {db}: seeding")
+        seeded = seed(db, sizes)
+        entry: dict[str, Any] = {"seed_seconds": seeded.seed_seconds, "workers": {}}
+        for count in workers:
+            entry["workers"][str(count)] = run_server(seeded, count, duration, slice_size)
+        entry["checked_purchase"] = seeded.probe
+        results["databases"][db] = entry
+    return results
+
+
+def purchases_table(results: dict[str, Any]) -> str:
+    rows = []
+    for db, entry in results["databases"].items():
+        for count, r in entry["workers"].items():
+            rows.append(
+                [
+                    db,
+                    count,
+                    r["rps"],
+                    r["p50_ms"],
+                    r["p99_ms"],
+                    r["errors"],
+                    r["misses"],
+                    r.get("cpu_ms_per_request"),
+                    "yes" if r["meets_target"] else "NO",
+                ]
+            )
+    title = (
+        f"purchases/new, {POSITIONS}-position cart + 1 single-use promo code, wrk "
+        f"-t{results['wrk_threads']} -c{results['connections']} -d{results['duration_seconds']:g}s: "
+        "requests/s, latency ms, server CPU ms per request (server processes only, not PostgreSQL)"
+    )
+    headers = [
+        "database",
+        "workers",
+        "req/s",
+        "p50",
+        "p99",
+        "errors",
+        "not applied",
+        "CPU ms/req",
+        f">={TARGET_RPS}",
+    ]
+    return title + "\n" + common.table(headers, rows)
