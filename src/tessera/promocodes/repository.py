@@ -95,12 +95,14 @@ _GROUP_WITH_CUSTOMER = {
 }
 
 
-def _split(row: Sequence[object]) -> tuple[dict[str, object], dict[str, object]]:
-    """A joined row of GROUPS then CODES columns, as each table's values."""
-    width = len(GROUPS.c)
-    return dict(zip(GROUPS.c.keys(), row[:width], strict=True)), dict(
-        zip(CODES.c.keys(), row[width:], strict=True)
-    )
+def _columns_of(row: Sequence[object], *tables: Table) -> list[dict[str, object]]:
+    """A joined Core row as one column-name → value dict per table, in the order selected."""
+    values, offset = [], 0
+    for table in tables:
+        width = len(table.c)
+        values.append(dict(zip(table.c.keys(), row[offset : offset + width], strict=True)))
+        offset += width
+    return values
 
 
 async def get_group(session: AsyncSession, partner_id: int, group_id: int) -> PromocodeGroup | None:
@@ -127,7 +129,8 @@ async def group_with_customer(
     if row is None:
         return None
     values = tuple(row)
-    group = PromocodeGroup(**dict(zip(GROUPS.c.keys(), values[: len(GROUPS.c)], strict=True)))
+    (group_values,) = _columns_of(values, GROUPS)
+    group = PromocodeGroup(**group_values)
     customer_id = values[len(GROUPS.c)]
     return group, int(customer_id) if customer_id is not None else None
 
@@ -140,7 +143,7 @@ async def group_and_code(
     row = (await session.execute(_GROUP_AND_CODE, params)).first()
     if row is None:
         return None
-    group_values, code_values = _split(tuple(row))
+    group_values, code_values = _columns_of(tuple(row), GROUPS, CODES)
     code = Promocode(**code_values) if code_values["id"] is not None else None
     return PromocodeGroup(**group_values), code
 
@@ -192,13 +195,10 @@ async def find_by_number(
     session: AsyncSession, partner_id: int, number: str
 ) -> Sequence[tuple[Promocode, PromocodeGroup]]:
     rows = await session.execute(_CODES_BY_NUMBER, {"partner_id": partner_id, "number": number})
-    width = len(CODES.c)
     found = []
     for row in rows:
-        values = tuple(row)
-        code = Promocode(**dict(zip(CODES.c.keys(), values[:width], strict=True)))
-        group = PromocodeGroup(**dict(zip(GROUPS.c.keys(), values[width:], strict=True)))
-        found.append((code, group))
+        code_values, group_values = _columns_of(tuple(row), CODES, GROUPS)
+        found.append((Promocode(**code_values), PromocodeGroup(**group_values)))
     return found
 
 
