@@ -6,7 +6,6 @@ A contact is a customer: its email channel is the customer's email, its sms chan
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -14,10 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from conftest import LoyaltyClient
+from esputnik_client import EsputnikClient, events_of, new_key
 from tessera.config import Settings
 from tessera.customers.models import CustomerTag
 from tessera.db import Database
-from tessera.messaging.models import Delivery, Event, WorkflowRun
+from tessera.messaging.models import Delivery, WorkflowRun
 from tessera.messaging.worker import Worker
 from tessera.tenancy import service as tenancy
 
@@ -72,32 +72,10 @@ def channels(email: str | None = None, sms: str | None = None) -> list[dict[str,
     return [{"type": kind, "value": value} for kind, value in found if value is not None]
 
 
-@dataclass
-class Api:
-    """One partner's messaging-face client: every call carries its API key (HTTP Basic)."""
-
-    http: httpx.AsyncClient
-    partner_id: int
-    key: str
-
-    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.http.request(method, path, auth=("client", self.key), **kwargs)
-
-    async def ok(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
-        if body is not None:
-            kwargs["json"] = body
-        response = await self.call(method, path, **kwargs)
-        assert response.status_code == 200, response.text
-        return response.json() if response.content else None
-
+class Api(EsputnikClient):
     async def add(self, body: dict[str, Any]) -> int:
         contact_id: int = (await self.ok("POST", "/api/v1/contact", body))["id"]
         return contact_id
-
-
-async def new_key(database: Database, partner_id: int) -> str:
-    async with database.transaction() as session:
-        return await tenancy.create_api_key(session, partner_id)
 
 
 @pytest.fixture
@@ -110,12 +88,6 @@ async def other_api(client: httpx.AsyncClient, database: Database) -> Api:
     async with database.transaction() as session:
         other = await tenancy.create_department(session, "Another chain")
     return Api(client, other.partner_id, await new_key(database, other.partner_id))
-
-
-async def events_of(database: Database, partner_id: int) -> list[tuple[str, str, dict[str, Any]]]:
-    async with database.reading() as session:
-        rows = await session.scalars(select(Event).where(Event.partner_id == partner_id).order_by(Event.id))
-        return [(e.event_type_key, e.key_value, e.params) for e in rows]
 
 
 async def runs_of(database: Database, partner_id: int) -> list[WorkflowRun]:

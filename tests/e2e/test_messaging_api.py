@@ -12,13 +12,13 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select, update
 
+from esputnik_client import EsputnikClient, events_of, new_key
 from tessera.clock import utcnow
 from tessera.config import Settings
 from tessera.db import Database
@@ -52,47 +52,13 @@ def not_found(error: str) -> dict[str, Any]:
     return {"error": error, "status_code": -404}
 
 
-@dataclass
-class Api:
-    """One partner's messaging-face client: every call carries its API key (HTTP Basic)."""
-
-    http: httpx.AsyncClient
-    partner_id: int
-    key: str
-
-    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.http.request(method, path, auth=("tessera", self.key), **kwargs)
-
-    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.call("GET", path, **kwargs)
-
-    async def post(self, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
-        return await self.call("POST", path, json=body, **kwargs)
-
-    async def put(self, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
-        return await self.call("PUT", path, json=body, **kwargs)
-
-    async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.call("DELETE", path, **kwargs)
-
-    async def ok(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
-        if body is not None:
-            kwargs["json"] = body
-        response = await self.call(method, path, **kwargs)
-        assert response.status_code == 200, response.text
-        return response.json()
-
+class Api(EsputnikClient):
     async def message(self, channel: str = "email", **fields: Any) -> int:
         body = await self.ok(
             "POST", f"/api/v1/messages/{channel}", {**(EMAIL if channel == "email" else SMS), **fields}
         )
         message_id: int = body["id"]
         return message_id
-
-
-async def new_key(database: Database, partner_id: int) -> str:
-    async with database.transaction() as session:
-        return await tenancy.create_api_key(session, partner_id)
 
 
 @pytest.fixture
@@ -106,12 +72,6 @@ async def other_api(client: httpx.AsyncClient, database: Database) -> Api:
     async with database.transaction() as session:
         other = await tenancy.create_department(session, "Another chain")
     return Api(client, other.partner_id, await new_key(database, other.partner_id))
-
-
-async def events_of(database: Database, partner_id: int) -> list[tuple[str, str, dict[str, Any]]]:
-    async with database.reading() as session:
-        rows = await session.scalars(select(Event).where(Event.partner_id == partner_id).order_by(Event.id))
-        return [(e.event_type_key, e.key_value, e.params) for e in rows]
 
 
 async def deliveries_of(database: Database, partner_id: int) -> list[Delivery]:
