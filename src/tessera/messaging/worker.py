@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -211,10 +211,3 @@ class Worker:
                     now=now,
                     retry_at=now + timedelta(seconds=delay),
                 )
-
-
-async def run_worker(database: Database, settings: Settings, stop: asyncio.Event) -> None:
-    await Worker(database, settings).run_forever(stop)
-
-
-StartWorker = Callable[[Database, Settings, asyncio.Event], Awaitable[None]]
