@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import text
 
 from tessera import migrate
@@ -27,12 +28,14 @@ BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 
 @pytest.fixture(scope="session", autouse=True)
 def cheap_key_hashing() -> Iterator[None]:
-    """Department keys are hashed with scrypt at a cost meant to be slow; the suite creates
-    thousands of departments, so it hashes cheaply (the cost is stored in each hash)."""
-    production_cost = tessera_secrets.SCRYPT_COST
+    """Department keys (scrypt) and admin passwords (argon2) are hashed at a cost meant to be
+    slow; the suite creates thousands of them, so it hashes cheaply (the cost is in each hash)."""
+    production_cost, production_hasher = tessera_secrets.SCRYPT_COST, tessera_secrets.PASSWORD_HASHER
     tessera_secrets.SCRYPT_COST = 2**8
+    tessera_secrets.PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
     yield
     tessera_secrets.SCRYPT_COST = production_cost
+    tessera_secrets.PASSWORD_HASHER = production_hasher
 
 
 @pytest.fixture(scope="session")

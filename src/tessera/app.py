@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tessera import errors, esputnik
+from tessera.admin import web as admin_web
 from tessera.certificates.router import loyalty as certificates_loyalty
 from tessera.config import Settings
 from tessera.customers.router import loyalty as customers_loyalty
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.router.routes.extend(loyalty.routes)
     app.include_router(messaging.router)
     app.include_router(contacts.router)
+    admin_web.install(app)
 
     @app.exception_handler(errors.TesseraError)
     async def render_error(request: Request, error: errors.TesseraError) -> Response:
@@ -68,6 +70,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @app.exception_handler(StarletteHTTPException)
     async def render_http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if admin_web.is_admin_path(request.url.path):
+            title = "Not found" if error.status_code == 404 else f"Error {error.status_code}"
+            return admin_web.error_page(request, error.status_code, title, str(error.detail))
         if error.status_code == 404:
             unknown = errors.UnknownPath(f"Unknown path {request.url.path}")
             if esputnik.is_messaging_path(request.url.path):

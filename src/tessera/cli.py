@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from tessera import errors
+from tessera.admin import service as admin_service
 from tessera.certificates import rules as certificate_rules
 from tessera.certificates import service as certificates
 from tessera.config import Settings
@@ -22,6 +23,7 @@ from tessera.db import Database
 from tessera.imports.parsers import detect_format
 from tessera.promocodes import rules as promocode_rules
 from tessera.promocodes import service as promocodes
+from tessera.secrets import new_token
 from tessera.tenancy import repository as tenancy_repository
 from tessera.tenancy import service as tenancy
 
@@ -30,10 +32,12 @@ departments_app = typer.Typer(help="Departments (shops, sites, apps) and their c
 api_keys_app = typer.Typer(help="API keys for the messaging face.")
 promocodes_app = typer.Typer(help="Promo-code groups.")
 certificates_app = typer.Typer(help="Gift certificates.")
+admins_app = typer.Typer(help="People who sign in to the admin UI at /admin.")
 app.add_typer(departments_app, name="departments")
 app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(promocodes_app, name="promocodes")
 app.add_typer(certificates_app, name="certificates")
+app.add_typer(admins_app, name="admins")
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -69,6 +73,9 @@ def _print(result: dict[str, Any], as_json: bool) -> None:
             console.print(f"[bold]{key}[/bold]: {value}")
 
 
+DEMO_ADMIN_EMAIL = "admin@demo.tessera.local"
+
+
 async def create_demo_partner(database: Database) -> dict[str, Any] | None:
     """On an empty database, a demo partner with one department and an API key; else None."""
     async with database.transaction() as session:
@@ -76,12 +83,16 @@ async def create_demo_partner(database: Database) -> dict[str, Any] | None:
             return None
         department = await tenancy.create_department(session, "Demo shop")
         api_key = await tenancy.create_api_key(session, department.partner_id)
+        admin_password = new_token()[:16]
+        await admin_service.create_admin(session, department.partner_id, DEMO_ADMIN_EMAIL, admin_password)
     return {
         "partner_id": department.partner_id,
         "store_department_id": department.store_department_id,
         "store_department_key": department.store_department_key,
         "pin_code": department.pin_code,
         "api_key": api_key,
+        "admin_email": DEMO_ADMIN_EMAIL,
+        "admin_password": admin_password,
     }
 
 
@@ -114,7 +125,7 @@ def serve(
             "[bold green]Created the demo partner.[/bold green] Keep these; they are not shown again:"
         )
         _print(demo, as_json=False)
-    console.print(f"Tessera on http://{host}:{port} using {database.dialect}")
+    console.print(f"Tessera on http://{host}:{port} using {database.dialect}; admin UI at /admin/")
     uvicorn.run(
         "tessera.app:create_app",
         factory=True,
@@ -193,6 +204,26 @@ def api_keys_create(
     async def work(database: Database) -> dict[str, Any]:
         async with database.transaction() as session:
             return {"api_key": await tenancy.create_api_key(session, partner_id)}
+
+    _print(_run(work), as_json)
+
+
+@admins_app.command("create")
+def admins_create(
+    partner_id: Annotated[int, typer.Option(help="The partner whose admin UI they sign in to.")],
+    email: Annotated[str, typer.Option(help="Their sign-in email.")],
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8 characters."),
+    ],
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an admin who signs in at /admin with this email and password."""
+
+    async def work(database: Database) -> dict[str, Any]:
+        async with database.transaction() as session:
+            admin_id = await admin_service.create_admin(session, partner_id, email, password)
+        return {"admin_id": admin_id, "partner_id": partner_id, "email": email.strip().lower()}
 
     _print(_run(work), as_json)
 

@@ -85,6 +85,10 @@ class ApiKeyAuthenticator:
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[int, float]] = {}
 
+    def forget_partner(self, partner_id: int) -> None:
+        """After a revocation: this process stops accepting the partner's revoked keys at once."""
+        self._cache = {k: v for k, v in self._cache.items() if v[0] != partner_id}
+
     async def partner_of(self, key: str | None) -> int:
         if not key or not key.startswith("tsk_"):
             raise Unauthorized()

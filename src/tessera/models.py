@@ -1,5 +1,6 @@
 """Imports every domain's models so ``Base.metadata`` is complete (for Alembic and tests)."""
 
+from tessera.admin.models import AdminSession, AdminUser
 from tessera.certificates.models import Certificate, CertificateGroup
 from tessera.customers.models import Customer, CustomerTag, Tag
 from tessera.db import Base
@@ -9,6 +10,8 @@ from tessera.purchases.models import Product, Purchase, PurchaseCertificate, Pur
 from tessera.tenancy.models import ApiKey, AuthToken, Department, Employee, Partner
 
 __all__ = [
+    "AdminSession",
+    "AdminUser",
     "ApiKey",
     "AuthToken",
     "Base",

@@ -6,6 +6,9 @@ import hashlib
 import hmac
 import secrets
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
 
 def new_token() -> str:
     """A SailPlay login token: 40 hex characters (160 random bits)."""
@@ -48,3 +51,20 @@ def verify_slow_hash(secret: str, stored: str) -> bool:
     except ValueError:  # a damaged stored hash never matches
         return False
     return hmac.compare_digest(digest.hex(), digest_hex)
+
+
+#: argon2id with the library's defaults (RFC 9106's second recommendation). The parameters are
+#: stored in each hash; tests swap in a cheap hasher.
+PASSWORD_HASHER = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """For admin passwords, which people choose: argon2id is slow and memory-hard on purpose."""
+    return PASSWORD_HASHER.hash(password)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        return PASSWORD_HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False

@@ -20,7 +20,15 @@ import pytest
 
 TESSERA = Path(sys.executable).with_name("tessera")
 READY_TIMEOUT = 30.0  # seconds; a process boots in ~2 s, ~8 s on a loaded 2-CPU machine
-CREDENTIALS = ("partner_id", "store_department_id", "store_department_key", "pin_code", "api_key")
+CREDENTIALS = (
+    "partner_id",
+    "store_department_id",
+    "store_department_key",
+    "pin_code",
+    "api_key",
+    "admin_email",
+    "admin_password",
+)
 CREDENTIAL_LINE = re.compile(rf"^({'|'.join(CREDENTIALS)}): (\S+)\s*$", re.MULTILINE)
 
 #: Idle connections are given up long before uvicorn's 5 s keep-alive timeout closes them.
@@ -141,6 +149,24 @@ async def test_first_start_migrates_and_prints_demo_credentials_once(tmp_path: P
             assert issued["status"] == "ok", issued
             assert issued["promocode"]["number"] == "WELCOME-1"
             assert issued["promocode"]["issued_to"] == {"id": added["id"]}
+
+            # The printed admin login opens the admin UI, which shows the group just uploaded.
+            form = await http.get("/admin/login")
+            login_token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert login_token is not None, form.text
+            signed_in = await http.post(
+                "/admin/login",
+                data={
+                    "csrf_token": login_token.group(1),
+                    "email": credentials["admin_email"],
+                    "password": credentials["admin_password"],
+                    "next": "/admin/",
+                },
+            )
+            assert signed_in.status_code == 303, signed_in.text
+            dashboard = await http.get("/admin/")
+            assert dashboard.status_code == 200
+            assert 'data-group="Welcome"' in dashboard.text
 
     assert "Traceback" not in first_log.read_text()
     assert path.exists()

@@ -130,3 +130,36 @@ async def delete(session: AsyncSession, partner_id: int, number: str, now: datet
         .execution_options(synchronize_session=False)
     )
     return result.scalar_one_or_none() is not None
+
+
+async def get_group(session: AsyncSession, partner_id: int, group_id: int) -> CertificateGroup | None:
+    return await session.scalar(
+        select(CertificateGroup).where(
+            CertificateGroup.partner_id == partner_id, CertificateGroup.id == group_id
+        )
+    )
+
+
+async def certificates_of_group(
+    session: AsyncSession, partner_id: int, group_id: int, limit: int
+) -> Sequence[Certificate]:
+    result = await session.scalars(
+        select(Certificate)
+        .where(Certificate.partner_id == partner_id, Certificate.group_id == group_id)
+        .order_by(Certificate.id)
+        .limit(limit)
+    )
+    return result.all()
+
+
+async def get_certificate(
+    session: AsyncSession, partner_id: int, certificate_id: int
+) -> tuple[Certificate, CertificateGroup] | None:
+    row = (
+        await session.execute(
+            select(Certificate, CertificateGroup)
+            .join(CertificateGroup, CertificateGroup.id == Certificate.group_id)
+            .where(Certificate.partner_id == partner_id, Certificate.id == certificate_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None

@@ -21,7 +21,8 @@ from tessera.customers.identifiers import CustomerRef, IdentifierKind, customer_
 from tessera.customers.models import Customer
 from tessera.esputnik import BadRequest, MessagingRouter, NotFound, json_body
 from tessera.messaging import triggers
-from tessera.messaging.router import Partner, validated
+from tessera.messaging.router import Partner
+from tessera.messaging.schemas import validated
 from tessera.sailplay import database
 
 contacts = MessagingRouter()

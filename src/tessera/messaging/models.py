@@ -116,6 +116,8 @@ class Delivery(Base):
             postgresql_where=text("status = 'queued'"),
             sqlite_where=text("status = 'queued'"),
         ),
+        # The admin's deliveries log: a partner's newest first, a page at a time.
+        Index("ix_deliveries_partner_id_id", "partner_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -291,3 +291,35 @@ async def delivery_due(session: AsyncSession, channel: str, now: datetime, *, co
     if not configured:
         query = query.where(Delivery.status_reason.is_distinct_from("channel not configured"))
     return await session.scalar(query.limit(1)) is not None
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    partner_id: int,
+    *,
+    status: str | None,
+    channel: str | None,
+    recipient: str | None,
+    before_id: int | None,
+    limit: int,
+) -> Sequence[tuple[Delivery, str, str | None]]:
+    """The deliveries log, newest first: each delivery with its message's and workflow's names."""
+    query = (
+        select(Delivery, Message.name, Workflow.name)
+        .join(Message, Message.id == Delivery.message_id)
+        .outerjoin(WorkflowRun, WorkflowRun.id == Delivery.workflow_run_id)
+        .outerjoin(Workflow, Workflow.id == WorkflowRun.workflow_id)
+        .where(Delivery.partner_id == partner_id)
+        .order_by(Delivery.id.desc())
+        .limit(limit)
+    )
+    if status:
+        query = query.where(Delivery.status == status)
+    if channel:
+        query = query.where(Delivery.channel == channel)
+    if recipient:
+        query = query.where(Delivery.recipient == recipient)
+    if before_id is not None:
+        query = query.where(Delivery.id < before_id)
+    rows = await session.execute(query)
+    return [(delivery, message_name, workflow_name) for delivery, message_name, workflow_name in rows]

@@ -1,30 +1,16 @@
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ValidationError
 
 from tessera.esputnik import MAX_BODY_BYTES, BadRequest, MessagingRouter, json_body, partner_id
 from tessera.messaging import service, triggers
 from tessera.messaging.events import parse_event
-from tessera.messaging.schemas import EmailMessageIn, SmartsendIn, SmsMessageIn, WorkflowIn
+from tessera.messaging.schemas import EmailMessageIn, SmartsendIn, SmsMessageIn, WorkflowIn, validated
 from tessera.sailplay import database
 
-M = TypeVar("M", bound=BaseModel)
 messaging = MessagingRouter()
 Partner = Depends(partner_id)
-
-
-def validated(model: type[M], body: Any) -> M:
-    """A pydantic model, or a 400 naming the first bad field."""
-    try:
-        return model.model_validate(body)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        raise BadRequest(f"{field}: {first['msg']}", field=field) from None
 
 
 async def _event(request: Request, partner: int, version: int) -> Response:

@@ -313,3 +313,53 @@ async def raise_low_stock_level(session: AsyncSession, group_id: int, level: int
         .execution_options(synchronize_session=False)
     )
     return result.scalar_one_or_none() is not None
+
+
+async def codes_of_group(
+    session: AsyncSession, partner_id: int, group_id: int, limit: int
+) -> Sequence[Promocode]:
+    """The group's first codes, for the admin's group page."""
+    result = await session.scalars(
+        select(Promocode)
+        .where(Promocode.partner_id == partner_id, Promocode.group_id == group_id)
+        .order_by(Promocode.id)
+        .limit(limit)
+    )
+    return result.all()
+
+
+async def get_code(
+    session: AsyncSession, partner_id: int, code_id: int
+) -> tuple[Promocode, PromocodeGroup] | None:
+    row = (
+        await session.execute(
+            select(Promocode, PromocodeGroup)
+            .join(PromocodeGroup, PromocodeGroup.id == Promocode.group_id)
+            .where(Promocode.partner_id == partner_id, Promocode.id == code_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def activations_of_code(
+    session: AsyncSession, partner_id: int, code_id: int
+) -> Sequence[tuple[PromocodeActivation, Customer]]:
+    rows = await session.execute(
+        select(PromocodeActivation, Customer)
+        .join(Customer, Customer.id == PromocodeActivation.customer_id)
+        .where(PromocodeActivation.partner_id == partner_id, PromocodeActivation.promocode_id == code_id)
+        .order_by(PromocodeActivation.activated_at, PromocodeActivation.id)
+    )
+    return [(activation, customer) for activation, customer in rows]
+
+
+async def activation_times_of_customer(
+    session: AsyncSession, partner_id: int, customer_id: int
+) -> dict[int, datetime]:
+    """When the customer activated each code, by code id."""
+    rows = await session.execute(
+        select(PromocodeActivation.promocode_id, PromocodeActivation.activated_at).where(
+            PromocodeActivation.partner_id == partner_id, PromocodeActivation.customer_id == customer_id
+        )
+    )
+    return {code_id: activated_at for code_id, activated_at in rows}

@@ -133,3 +133,41 @@ async def mark_deleted(session: AsyncSession, partner_id: int, purchase_id: int,
         .execution_options(synchronize_session=False)
     )
     return result.scalar_one_or_none() is not None
+
+
+async def purchases_with_code(
+    session: AsyncSession, partner_id: int, promocode_id: int
+) -> Sequence[Purchase]:
+    result = await session.scalars(
+        select(Purchase)
+        .join(PurchasePromocode, PurchasePromocode.purchase_id == Purchase.id)
+        .where(PurchasePromocode.partner_id == partner_id, PurchasePromocode.promocode_id == promocode_id)
+        .order_by(Purchase.purchase_date, Purchase.id)
+    )
+    return result.all()
+
+
+async def purchases_with_certificate(
+    session: AsyncSession, partner_id: int, certificate_id: int
+) -> Sequence[tuple[Purchase, Decimal]]:
+    rows = await session.execute(
+        select(Purchase, PurchaseCertificate.amount)
+        .join(PurchaseCertificate, PurchaseCertificate.purchase_id == Purchase.id)
+        .where(
+            PurchaseCertificate.partner_id == partner_id, PurchaseCertificate.certificate_id == certificate_id
+        )
+        .order_by(Purchase.purchase_date, Purchase.id)
+    )
+    return [(purchase, amount) for purchase, amount in rows]
+
+
+async def purchases_of_customer(
+    session: AsyncSession, partner_id: int, customer_id: int, limit: int
+) -> Sequence[Purchase]:
+    result = await session.scalars(
+        select(Purchase)
+        .where(Purchase.partner_id == partner_id, Purchase.customer_id == customer_id)
+        .order_by(Purchase.purchase_date.desc(), Purchase.id.desc())
+        .limit(limit)
+    )
+    return result.all()

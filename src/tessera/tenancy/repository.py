@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.tenancy.models import ApiKey, AuthToken, Department, Employee, Partner
@@ -91,3 +91,37 @@ async def find_api_key(session: AsyncSession, partner_id: int, key_hash: str) ->
 
 async def count_partners(session: AsyncSession) -> int:
     return len((await session.scalars(select(Partner.id).limit(1))).all())
+
+
+async def list_departments(session: AsyncSession, partner_id: int) -> Sequence[Department]:
+    result = await session.scalars(
+        select(Department).where(Department.partner_id == partner_id).order_by(Department.id)
+    )
+    return result.all()
+
+
+async def pin_codes_by_department(session: AsyncSession, partner_id: int) -> dict[int, list[str]]:
+    rows = await session.execute(
+        select(Employee.department_id, Employee.pin_code)
+        .where(Employee.partner_id == partner_id)
+        .order_by(Employee.id)
+    )
+    pins: dict[int, list[str]] = {}
+    for department_id, pin_code in rows:
+        pins.setdefault(department_id, []).append(pin_code)
+    return pins
+
+
+async def list_api_keys(session: AsyncSession, partner_id: int) -> Sequence[ApiKey]:
+    result = await session.scalars(select(ApiKey).where(ApiKey.partner_id == partner_id).order_by(ApiKey.id))
+    return result.all()
+
+
+async def revoke_api_key(session: AsyncSession, partner_id: int, api_key_id: int, now: datetime) -> bool:
+    """Guarded: only a live key of this partner is revoked, once."""
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.partner_id == partner_id, ApiKey.id == api_key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0))

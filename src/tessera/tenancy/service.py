@@ -138,3 +138,8 @@ async def create_api_key(session: AsyncSession, partner_id: int) -> str:
     key = f"tsk_{partner_id}_{new_token()}"
     await repository.add_api_key(session, partner_id, fast_hash(key), key[: len(f"tsk_{partner_id}_") + 4])
     return key
+
+
+async def revoke_api_key(session: AsyncSession, partner_id: int, api_key_id: int) -> None:
+    if not await repository.revoke_api_key(session, partner_id, api_key_id, utcnow()):
+        raise errors.InvalidParameter("api_key", "no such live key")

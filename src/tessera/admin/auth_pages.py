@@ -1,0 +1,111 @@
+"""Sign-in and sign-out."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from tessera import errors
+from tessera.admin import service
+from tessera.admin.web import (
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    Page,
+    redirect,
+    signed_in_page,
+    templates,
+)
+from tessera.db import Database
+
+router = APIRouter()
+
+#: Before sign-in there is no session to tie a CSRF token to: the form carries a random value that
+#: must match this cookie (double submit), so another site cannot sign a browser in as someone else.
+LOGIN_COOKIE = "tessera_admin_login"
+
+
+def _safe_next(raw: str | None) -> str:
+    """Only a path inside the admin UI: never an open redirect to another site."""
+    if raw and raw.startswith("/admin/") and not raw.startswith("//") and "\\" not in raw:
+        return raw
+    return "/admin/"
+
+
+def _login_form(
+    request: Request, *, email: str = "", error: str | None = None, status_code: int = 200
+) -> Response:
+    token = secrets.token_urlsafe(32)
+    response = templates.TemplateResponse(
+        request,
+        "login.html",
+        {
+            "page": None,
+            "email": email,
+            "error": error,
+            "login_token": token,
+            "next": _safe_next(request.query_params.get("next")),
+        },
+        status_code=status_code,
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        path="/admin/login",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.get("/admin", include_in_schema=False)
+async def admin_root() -> Response:
+    return redirect("/admin/")
+
+
+@router.get("/admin/login", response_class=HTMLResponse, include_in_schema=False)
+async def login_form(request: Request) -> Response:
+    return _login_form(request)
+
+
+@router.post("/admin/login", include_in_schema=False)
+async def login(request: Request) -> Response:
+    form = await request.form()
+    email = str(form.get("email", "")).strip()
+    password = str(form.get("password", ""))
+    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    submitted = str(form.get(CSRF_FIELD, ""))
+    if not cookie or not hmac.compare_digest(cookie, submitted):
+        return _login_form(
+            request, email=email, error="The sign-in form expired. Please try again.", status_code=403
+        )
+    database: Database = request.app.state.database
+    try:
+        async with database.transaction() as session:
+            token = await service.sign_in(session, email, password)
+    except errors.TesseraError as error:
+        return _login_form(request, email=email, error=error.text, status_code=401)
+    response = redirect(_safe_next(str(form.get("next", ""))))
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(service.SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        path="/admin",
+        secure=request.url.scheme == "https",
+    )
+    response.delete_cookie(LOGIN_COOKIE, path="/admin/login")
+    return response
+
+
+@router.post("/admin/logout", include_in_schema=False)
+async def logout(page: Page = Depends(signed_in_page)) -> Response:
+    async with page.database.transaction() as session:
+        await service.sign_out(session, page.admin.session_token)
+    response = redirect("/admin/login?signed_out=1")
+    response.delete_cookie(SESSION_COOKIE, path="/admin")
+    return response

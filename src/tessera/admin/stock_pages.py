@@ -1,0 +1,240 @@
+"""Stock: the dashboard, uploads of promo codes and certificates, and group settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse, Response
+
+from tessera import errors
+from tessera.admin.web import AdminNotFound, Page, redirect, signed_in_page, text_fields, uploaded_file
+from tessera.certificates import repository as certificate_repository
+from tessera.certificates import rules as certificate_rules
+from tessera.certificates import service as certificates
+from tessera.clock import parse_datetime
+from tessera.imports.parsers import detect_format
+from tessera.promocodes import repository as promocode_repository
+from tessera.promocodes import rules as promocode_rules
+from tessera.promocodes import service as promocodes
+from tessera.promocodes.models import PromocodeGroup
+from tessera.promocodes.rules import GroupCounts
+from tessera.promocodes.schemas import marketing_actions
+from tessera.tenancy import repository as tenancy_repository
+
+router = APIRouter(include_in_schema=False)
+
+#: How many codes or certificates a group page lists.
+GROUP_PAGE_ROWS = 50
+
+
+def stock_level(group: PromocodeGroup, counts: GroupCounts) -> str:
+    """``alarm``, ``low`` or ``ok``: where the group's free codes stand against its thresholds."""
+    level, _ = promocode_rules.low_stock_level(counts.unused, group.low_stock_warning, group.low_stock_alarm)
+    return {0: "ok", 1: "low", 2: "alarm"}[level]
+
+
+@router.get("/admin/", response_class=HTMLResponse)
+async def dashboard(page: Page = Depends(signed_in_page)) -> Response:
+    async with page.database.reading() as session:
+        groups = await promocodes.list_groups(session, page.partner_id)
+        certificate_groups = await certificates.list_groups(session, page.partner_id, None)
+        departments = {
+            d.id: d.name for d in await tenancy_repository.list_departments(session, page.partner_id)
+        }
+    return page.render(
+        "dashboard.html",
+        groups=[(group, counts, stock_level(group, counts)) for group, counts in groups],
+        certificate_groups=certificate_groups,
+        departments=departments,
+    )
+
+
+async def _upload_page(page: Page, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+    async with page.database.reading() as session:
+        departments = await tenancy_repository.list_departments(session, page.partner_id)
+    kind = context.pop("kind", None) or page.request.query_params.get("kind", "promocodes")
+    form = context.pop("form", None) or {"group": page.request.query_params.get("group", "")}
+    return page.render(
+        "upload.html",
+        status_code=status_code,
+        kind="certificates" if kind == "certificates" else "promocodes",
+        form=form,
+        departments=departments,
+        **context,
+    )
+
+
+@router.get("/admin/upload", response_class=HTMLResponse)
+async def upload_form(page: Page = Depends(signed_in_page)) -> Response:
+    return await _upload_page(page)
+
+
+@router.post("/admin/upload/promocodes")
+async def upload_promocodes(page: Page = Depends(signed_in_page)) -> Response:
+    form = await page.request.form()
+    fields = text_fields(form)
+    try:
+        upload = uploaded_file(form, "file")
+        if upload is None:
+            raise errors.InvalidFile(reason="choose a file to upload")
+        fmt = detect_format(upload.filename)
+        group_type = promocode_rules.parse_group_type(fields.get("type") or None)
+        expires_at = parse_datetime(fields.get("expires_at") or None, "expires_at")
+        async with page.database.transaction() as session:
+            group, imported = await promocodes.import_codes(
+                session,
+                page.partner_id,
+                name=fields.get("group", ""),
+                stream=upload.file,
+                fmt=fmt,
+                group_type=group_type if fields.get("type") else None,
+                # Unticked means "as the group is" for an existing group; new groups are single-use.
+                apply_items_once=False if fields.get("multi_use") == "on" else None,
+                expires_at=expires_at,
+            )
+    except errors.TesseraError as error:
+        return await _upload_page(page, status_code=422, kind="promocodes", form=fields, error=error)
+    return redirect(f"/admin/promocodes/groups/{group.id}?imported={imported}")
+
+
+@router.post("/admin/upload/certificates")
+async def upload_certificates(page: Page = Depends(signed_in_page)) -> Response:
+    form = await page.request.form()
+    fields = text_fields(form)
+    try:
+        upload = uploaded_file(form, "file")
+        if upload is None:
+            raise errors.InvalidFile(reason="choose a file to upload")
+        fmt = detect_format(upload.filename)
+        value = certificate_rules.parse_value(fields.get("value", ""))
+        try:
+            department_id = int(fields.get("department_id", ""))
+        except ValueError:
+            raise errors.MissingField("department_id") from None
+        async with page.database.transaction() as session:
+            group, imported = await certificates.import_certificates(
+                session,
+                page.partner_id,
+                department_id=department_id,
+                name=fields.get("group", ""),
+                value=value,
+                stream=upload.file,
+                fmt=fmt,
+            )
+    except errors.TesseraError as error:
+        return await _upload_page(page, status_code=422, kind="certificates", form=fields, error=error)
+    return redirect(f"/admin/certificates/groups/{group.id}?imported={imported}")
+
+
+def _group_form(group: PromocodeGroup) -> dict[str, str]:
+    def plain(value: object) -> str:
+        return "" if value is None else f"{value}"
+
+    return {
+        "name": group.name,
+        "enabled": "on" if group.enabled else "",
+        "low_stock_warning": plain(group.low_stock_warning),
+        "low_stock_alarm": plain(group.low_stock_alarm),
+        "discount_type": group.discount_type or "none",
+        "discount_value": plain(group.discount_value),
+        "skus": ", ".join(group.discount_skus or []),
+        "min_cart_total": plain(group.min_cart_total),
+    }
+
+
+async def _group_page(page: Page, group_id: int, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+    async with page.database.reading() as session:
+        group = await promocode_repository.get_group(session, page.partner_id, group_id)
+        if group is None:
+            raise AdminNotFound()
+        counts = await promocodes.counts_of(session, group)
+        codes = await promocode_repository.codes_of_group(session, page.partner_id, group.id, GROUP_PAGE_ROWS)
+    imported = page.request.query_params.get("imported", "")
+    return page.render(
+        "promocode_group.html",
+        status_code=status_code,
+        group=group,
+        counts=counts,
+        level=stock_level(group, counts),
+        actions=marketing_actions(group),
+        codes=codes,
+        imported=int(imported) if imported.isdigit() else None,
+        form=context.pop("form", None) or _group_form(group),
+        **context,
+    )
+
+
+@router.get("/admin/promocodes/groups/{group_id:tessera_id}", response_class=HTMLResponse)
+async def promocode_group(group_id: int, page: Page = Depends(signed_in_page)) -> Response:
+    return await _group_page(page, group_id)
+
+
+def _skus(raw: str) -> list[str] | None:
+    """SKUs as typed in the form: commas, spaces or new lines between them; none = whole cart."""
+    skus = [sku for sku in raw.replace(",", " ").split() if sku]
+    return skus or None
+
+
+@router.post("/admin/promocodes/groups/{group_id:tessera_id}")
+async def edit_promocode_group(group_id: int, page: Page = Depends(signed_in_page)) -> Response:
+    fields = text_fields(await page.request.form())
+    try:
+        discount_type = fields.get("discount_type") or "none"
+        discount = promocode_rules.parse_discount(
+            discount_type,
+            fields.get("discount_value") or None,
+            _skus(fields.get("skus", "")),
+            fields.get("min_cart_total") or None,
+        )
+        low_stock = {
+            field: promocode_rules.parse_threshold(fields.get(field), field)
+            for field in ("low_stock_warning", "low_stock_alarm")
+        }
+        async with page.database.transaction() as session:
+            await promocodes.edit_group(
+                session,
+                page.partner_id,
+                group_id,
+                enabled=fields.get("enabled") == "on",
+                name=fields.get("name", ""),
+                discount=discount,
+                low_stock=low_stock,
+            )
+    except errors.PromocodeGroupNotFound:
+        raise AdminNotFound() from None
+    except errors.TesseraError as error:
+        fields.setdefault("enabled", "")
+        return await _group_page(page, group_id, status_code=422, form=fields, error=error)
+    return redirect(f"/admin/promocodes/groups/{group_id}?saved=1")
+
+
+@router.get("/admin/certificates/groups/{group_id:tessera_id}", response_class=HTMLResponse)
+async def certificate_group(group_id: int, page: Page = Depends(signed_in_page)) -> Response:
+    async with page.database.reading() as session:
+        group = await certificate_repository.get_group(session, page.partner_id, group_id)
+        if group is None:
+            raise AdminNotFound()
+        counts = next(
+            (
+                row
+                for row in await certificates.list_groups(session, page.partner_id, group.department_id)
+                if row[0].id == group.id
+            ),
+            (group, 0, 0, 0),
+        )
+        rows = await certificate_repository.certificates_of_group(
+            session, page.partner_id, group.id, GROUP_PAGE_ROWS
+        )
+        department = await tenancy_repository.get_department(session, group.department_id)
+    imported = page.request.query_params.get("imported", "")
+    return page.render(
+        "certificate_group.html",
+        group=group,
+        total=counts[1],
+        activated=counts[2],
+        used=counts[3],
+        certificates=rows,
+        department=department,
+        imported=int(imported) if imported.isdigit() else None,
+    )

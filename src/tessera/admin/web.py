@@ -1,0 +1,167 @@
+"""What every admin page shares: templates, the signed-in admin, CSRF checks and error pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData, UploadFile
+
+from tessera.admin import service
+from tessera.admin.service import SignedIn
+from tessera.config import Settings
+from tessera.db import Database
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "tessera_admin"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def _number(value: int | float | Decimal | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}".replace(",", "\u202f")
+    return f"{value:,}".replace(",", "\u202f")
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "—"
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(100 * part / whole, 1) if whole else 0.0
+
+
+templates.env.filters["number"] = _number
+templates.env.filters["when"] = _when
+templates.env.globals["percent"] = _percent
+
+
+class SignInRequired(Exception):
+    """No valid session: the browser is sent to the sign-in page, and back here afterwards."""
+
+
+class AdminNotFound(Exception):
+    """The thing does not exist, or belongs to another partner: both look the same from outside."""
+
+
+class CsrfRejected(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One request of a signed-in admin."""
+
+    request: Request
+    admin: SignedIn
+    csrf_token: str
+
+    @property
+    def partner_id(self) -> int:
+        return self.admin.partner_id
+
+    @property
+    def database(self) -> Database:
+        database: Database = self.request.app.state.database
+        return database
+
+    def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        return templates.TemplateResponse(
+            self.request, template, {"page": self, "admin": self.admin, **context}, status_code=status_code
+        )
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def signed_in_page(request: Request) -> Page:
+    """The dependency of every page behind sign-in; on a POST it also checks the CSRF token."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise SignInRequired()
+    database: Database = request.app.state.database
+    async with database.reading() as session:
+        admin = await service.signed_in(session, token)
+    if admin is None:
+        raise SignInRequired()
+    secret = settings_of(request).secret_key
+    if request.method not in ("GET", "HEAD"):
+        submitted = request.headers.get(CSRF_HEADER)
+        if submitted is None:
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            submitted = value if isinstance(value, str) else None
+        if not service.csrf_matches(secret, token, submitted):
+            raise CsrfRejected()
+    return Page(request, admin, service.csrf_token(secret, token))
+
+
+def text_fields(form: FormData) -> dict[str, str]:
+    """A form's text fields, kept to fill the form again after an error."""
+    return {key: value.strip() for key, value in form.items() if isinstance(value, str) and key != CSRF_FIELD}
+
+
+def uploaded_file(form: FormData, name: str) -> UploadFile | None:
+    value = form.get(name)
+    if isinstance(value, UploadFile) and value.filename:
+        return value
+    return None
+
+
+def redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def install(app: FastAPI) -> None:
+    from tessera.admin import auth_pages, lookup_pages, messaging_pages, settings_pages, stock_pages
+
+    for module in (auth_pages, stock_pages, lookup_pages, messaging_pages, settings_pages):
+        app.include_router(module.router)
+    app.mount("/admin/static", StaticFiles(directory=HERE / "static"), name="admin-static")
+
+    @app.exception_handler(SignInRequired)
+    async def to_sign_in(request: Request, _: SignInRequired) -> Response:
+        back = request.url.path if request.method == "GET" else "/admin/"
+        if request.url.query and request.method == "GET":
+            back += "?" + request.url.query
+        return redirect(f"/admin/login?next={quote(back, safe='')}")
+
+    @app.exception_handler(AdminNotFound)
+    async def not_found(request: Request, _: AdminNotFound) -> Response:
+        return error_page(
+            request, 404, "Not found", "There is nothing here, or it belongs to another account."
+        )
+
+    @app.exception_handler(CsrfRejected)
+    async def csrf_rejected(request: Request, _: CsrfRejected) -> Response:
+        return error_page(
+            request,
+            403,
+            "This form has expired",
+            "The page was opened in another session. Go back, reload it and try again.",
+        )
+
+
+def error_page(request: Request, status_code: int, title: str, detail: str) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "error.html", {"page": None, "title": title, "detail": detail}, status_code=status_code
+    )
+
+
+def is_admin_path(path: str) -> bool:
+    return path == "/admin" or path.startswith("/admin/")
