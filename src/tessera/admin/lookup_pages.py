@@ -21,7 +21,6 @@ from tessera.customers.identifiers import (
 )
 from tessera.customers.models import Customer
 from tessera.promocodes import repository as promocode_repository
-from tessera.promocodes import service as promocodes
 from tessera.purchases import repository as purchase_repository
 from tessera.tenancy import repository as tenancy_repository
 
@@ -53,7 +52,7 @@ async def lookup(page: Page = Depends(signed_in_page)) -> Response:
     codes, certificate, customers = [], None, []
     if query:
         async with page.database.reading() as session:
-            codes = list(await promocodes.find(session, page.partner_id, query))
+            codes = list(await promocode_repository.find_by_number(session, page.partner_id, query))
             certificate = await certificate_repository.find(session, page.partner_id, query)
             seen: set[int] = set()
             for ref in customer_refs(query):
@@ -94,7 +93,9 @@ async def code_page(code_id: int, page: Page = Depends(signed_in_page)) -> Respo
             d.id: d.name for d in await tenancy_repository.list_departments(session, page.partner_id)
         }
     history: list[HistoryEntry] = []
-    if code.receipt_date is not None and owner is not None:
+    # Activating a free code also gives it to the customer, at the same moment: one entry, not two.
+    received_by_activation = code.activated_at is not None and code.receipt_date == code.activated_at
+    if code.receipt_date is not None and owner is not None and not received_by_activation:
         history.append(HistoryEntry(code.receipt_date, "issued to", owner))
     for activation, customer in activations:
         where = departments.get(activation.department_id, activation.department_id)
