@@ -30,7 +30,8 @@ from tessera.tenancy import service as tenancy
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: Debian's package by default; TESSERA_CHROMIUM names another Chromium build.
+CHROMIUM = shutil.which(os.environ.get("TESSERA_CHROMIUM", "chromium"))
 REQUIRED = os.environ.get("TESSERA_REQUIRE_BROWSER") == "1"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 #: Chromium as root on a machine with no network: no sandbox, no GPU, no calls home.

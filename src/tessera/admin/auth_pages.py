@@ -15,8 +15,8 @@ from tessera.admin.web import (
     SESSION_COOKIE,
     Page,
     redirect,
+    render,
     signed_in_page,
-    templates,
 )
 from tessera.db import Database
 
@@ -38,17 +38,14 @@ def _login_form(
     request: Request, *, email: str = "", error: str | None = None, status_code: int = 200
 ) -> Response:
     token = secrets.token_urlsafe(32)
-    response = templates.TemplateResponse(
+    response = render(
         request,
         "login.html",
-        {
-            "page": None,
-            "email": email,
-            "error": error,
-            "login_token": token,
-            "next": _safe_next(request.query_params.get("next")),
-        },
-        status_code=status_code,
+        status_code,
+        email=email,
+        error=error,
+        login_token=token,
+        next=_safe_next(request.query_params.get("next")),
     )
     response.set_cookie(
         LOGIN_COOKIE,

@@ -147,7 +147,8 @@ def render_preview(sources: dict[str, str], sample: str) -> dict[str, Any]:
             templates.check(source)
             rendered[field] = templates.render(source, data)
         except templates.TemplateRefused as refused:
-            where = f" (line {refused.line}, column {refused.column})" if refused.line else ""
+            column = f", column {refused.column}" if refused.column else ""
+            where = f" (line {refused.line}{column})" if refused.line else ""
             problems[field] = refused.reason + where
         except templates.RenderFailed as failed:
             problems[field] = str(failed)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from tessera import errors
 from tessera.admin.web import AdminNotFound, Page, redirect, signed_in_page, text_fields, uploaded_file
@@ -13,6 +16,7 @@ from tessera.certificates import repository as certificate_repository
 from tessera.certificates import rules as certificate_rules
 from tessera.certificates import service as certificates
 from tessera.clock import parse_datetime
+from tessera.imports.bulk import Progress
 from tessera.imports.parsers import detect_format
 from tessera.promocodes import repository as promocode_repository
 from tessera.promocodes import rules as promocode_rules
@@ -25,7 +29,41 @@ from tessera.tenancy import repository as tenancy_repository
 router = APIRouter(include_in_schema=False)
 
 #: How many codes or certificates a group page lists.
-GROUP_PAGE_ROWS = 50
+GROUP_PAGE_ROWS = 25
+UPLOAD_ID = re.compile(r"[0-9a-f-]{8,40}")
+
+
+class ImportProgress:
+    """How far each running import has got, for the upload page to poll while it waits.
+
+    In-process: with several server processes a poll may reach another one, which answers 404,
+    and the page then shows an indeterminate bar. The import itself is unaffected.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[tuple[int, str], tuple[int, int]] = {}
+
+    @contextlib.contextmanager
+    def track(self, partner_id: int, upload_id: str | None) -> Iterator[Progress | None]:
+        if not upload_id or not UPLOAD_ID.fullmatch(upload_id):
+            yield None
+            return
+        key = (partner_id, upload_id)
+
+        def update(done: int, total: int) -> None:
+            self._running[key] = (done, total)
+
+        self._running[key] = (0, 0)
+        try:
+            yield update
+        finally:
+            self._running.pop(key, None)
+
+    def of(self, partner_id: int, upload_id: str) -> tuple[int, int] | None:
+        return self._running.get((partner_id, upload_id))
+
+
+import_progress = ImportProgress()
 
 
 def stock_level(group: PromocodeGroup, counts: GroupCounts) -> str:
@@ -81,18 +119,20 @@ async def upload_promocodes(page: Page = Depends(signed_in_page)) -> Response:
         fmt = detect_format(upload.filename)
         group_type = promocode_rules.parse_group_type(fields.get("type") or None)
         expires_at = parse_datetime(fields.get("expires_at") or None, "expires_at")
-        async with page.database.transaction() as session:
-            group, imported = await promocodes.import_codes(
-                session,
-                page.partner_id,
-                name=fields.get("group", ""),
-                stream=upload.file,
-                fmt=fmt,
-                group_type=group_type if fields.get("type") else None,
-                # Unticked means "as the group is" for an existing group; new groups are single-use.
-                apply_items_once=False if fields.get("multi_use") == "on" else None,
-                expires_at=expires_at,
-            )
+        with import_progress.track(page.partner_id, fields.get("upload_id")) as on_progress:
+            async with page.database.transaction() as session:
+                group, imported = await promocodes.import_codes(
+                    session,
+                    page.partner_id,
+                    name=fields.get("group", ""),
+                    stream=upload.file,
+                    fmt=fmt,
+                    group_type=group_type if fields.get("type") else None,
+                    # Unticked: "as the group is" for an existing group; new groups are single-use.
+                    apply_items_once=False if fields.get("multi_use") == "on" else None,
+                    expires_at=expires_at,
+                    on_progress=on_progress,
+                )
     except errors.TesseraError as error:
         return await _upload_page(page, status_code=422, kind="promocodes", form=fields, error=error)
     return redirect(f"/admin/promocodes/groups/{group.id}?imported={imported}")
@@ -112,19 +152,30 @@ async def upload_certificates(page: Page = Depends(signed_in_page)) -> Response:
             department_id = int(fields.get("department_id", ""))
         except ValueError:
             raise errors.MissingField("department_id") from None
-        async with page.database.transaction() as session:
-            group, imported = await certificates.import_certificates(
-                session,
-                page.partner_id,
-                department_id=department_id,
-                name=fields.get("group", ""),
-                value=value,
-                stream=upload.file,
-                fmt=fmt,
-            )
+        with import_progress.track(page.partner_id, fields.get("upload_id")) as on_progress:
+            async with page.database.transaction() as session:
+                group, imported = await certificates.import_certificates(
+                    session,
+                    page.partner_id,
+                    department_id=department_id,
+                    name=fields.get("group", ""),
+                    value=value,
+                    stream=upload.file,
+                    fmt=fmt,
+                    on_progress=on_progress,
+                )
     except errors.TesseraError as error:
         return await _upload_page(page, status_code=422, kind="certificates", form=fields, error=error)
     return redirect(f"/admin/certificates/groups/{group.id}?imported={imported}")
+
+
+@router.get("/admin/upload/progress")
+async def upload_progress(page: Page = Depends(signed_in_page)) -> Response:
+    found = import_progress.of(page.partner_id, page.request.query_params.get("id", ""))
+    if found is None:
+        return JSONResponse({"error": "no import with this id is running in this process"}, status_code=404)
+    done, total = found
+    return JSONResponse({"done": done, "total": total})
 
 
 def _group_form(group: PromocodeGroup) -> dict[str, str]:

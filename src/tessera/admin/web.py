@@ -79,9 +79,23 @@ class Page:
         return database
 
     def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-        return templates.TemplateResponse(
-            self.request, template, {"page": self, "admin": self.admin, **context}, status_code=status_code
-        )
+        return render(self.request, template, status_code, page=self, admin=self.admin, **context)
+
+
+#: Admin pages hold customer data and one-time secrets: never cached, never framed by another site.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("page", None)
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    response.headers.update(PAGE_HEADERS)
+    return response
 
 
 def settings_of(request: Request) -> Settings:
@@ -158,9 +172,7 @@ def install(app: FastAPI) -> None:
 
 
 def error_page(request: Request, status_code: int, title: str, detail: str) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, "error.html", {"page": None, "title": title, "detail": detail}, status_code=status_code
-    )
+    return render(request, "error.html", status_code, title=title, detail=detail)
 
 
 def is_admin_path(path: str) -> bool:

@@ -9,7 +9,12 @@ document.addEventListener("submit", (event) => {
   if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
 });
 
-// Uploads: send with XMLHttpRequest to show a progress bar; the server's answer replaces the page.
+// Uploads: send with XMLHttpRequest to show a progress bar for the bytes, then poll the server for
+// the import's own progress; the server's answer replaces the page.
+const newUploadId = () =>
+  window.crypto?.randomUUID?.() ||
+  Array.from({ length: 4 }, () => Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, "0")).join("-");
+
 for (const form of document.querySelectorAll("form[data-upload]")) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -17,9 +22,22 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
     const fill = bar.querySelector("div");
     const text = form.querySelector("[data-progress-text]");
     const button = form.querySelector('button[type="submit"]');
+    const uploadId = newUploadId();
+    form.querySelector('[name="upload_id"]').value = uploadId;
     bar.hidden = false;
     text.hidden = false;
     button.disabled = true;
+    let polling = null;
+    const poll = async () => {
+      const response = await fetch(`/admin/upload/progress?id=${uploadId}`, { credentials: "same-origin" });
+      if (!response.ok) return; // finished, or another server process holds it: keep the busy bar
+      const { done, total } = await response.json();
+      if (!total) return;
+      bar.classList.remove("busy");
+      const percent = Math.round((100 * done) / total);
+      fill.style.width = percent + "%";
+      text.textContent = `Importing: ${percent}%. Every line is checked; nothing is kept unless all are good.`;
+    };
     const request = new XMLHttpRequest();
     request.open("POST", form.action);
     request.upload.addEventListener("progress", (progress) => {
@@ -31,7 +49,9 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
     request.upload.addEventListener("load", () => {
       bar.classList.add("busy");
       text.textContent = "Uploaded. Checking and importing every line…";
+      polling = setInterval(poll, 400);
     });
+    request.addEventListener("loadend", () => clearInterval(polling));
     request.addEventListener("load", () => {
       if (request.status < 400 && request.responseURL) {
         window.location.assign(request.responseURL);
