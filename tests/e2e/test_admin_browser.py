@@ -321,3 +321,31 @@ async def test_an_admin_cannot_open_another_partners_group_by_url(
     # The owner still sees it.
     response = await owner.goto(group_url)
     assert response is not None and response.status == 200
+
+
+async def test_a_refused_upload_shows_the_apis_error_and_keeps_the_form(
+    base_url: str, browser: Any, database: Database, database_url: str
+) -> None:
+    backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+    shots = Screenshots(SCREENSHOTS / f"refused-upload-{backend}")
+    await new_partner(database, "careful@shop.example")
+    page = await (await browser.new_context()).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await sign_in(page, base_url, "careful@shop.example")
+
+    await page.get_by_role("link", name="Upload", exact=True).click()
+    await page.get_by_label("Group name").fill("AUTUMN")
+    await page.get_by_label("File").set_input_files(
+        files=[{"name": "autumn.txt", "mimeType": "text/plain", "buffer": b"AUT-1\nAUT-2\nAUT-1\n"}]
+    )
+    await page.get_by_role("button", name="Upload codes").click()
+
+    alert = page.get_by_role("alert")
+    await expect(alert).to_contain_text("Duplicate numbers in file (-4202)")
+    await expect(alert).to_contain_text("AUT-1")
+    await expect(page.get_by_label("Group name")).to_have_value("AUTUMN")
+    await shots.take(page, "refused-upload")
+    await page.get_by_role("link", name="Dashboard").click()
+    await expect(page.get_by_text("No promo-code groups yet")).to_be_visible()
+    assert errors == [], errors
