@@ -577,6 +577,36 @@ class TestSignIn:
         assert client.cookies.get(SESSION_COOKIE) is None
         assert await count(database, AdminSession) == 0
 
+    async def test_after_ten_failures_even_the_right_password_waits(
+        self, client: httpx.AsyncClient, database: Database, department: tenancy.NewDepartment
+    ) -> None:
+        await add_admin(database, department.partner_id, OUR_ADMIN)
+        await add_admin(database, department.partner_id, THEIR_ADMIN)
+        guesser = AdminBrowser(client, OUR_ADMIN)
+        for _ in range(10):
+            assert (await guesser.submit_sign_in(password="guess")).status_code == 401
+
+        response = await guesser.submit_sign_in()
+
+        assert response.status_code == 429
+        assert alert(response) == "Too many failed sign-ins. Try again in 15 minutes."
+        assert await count(database, AdminSession) == 0
+        # Another account from the same address is not locked out by them.
+        redirected_to(await AdminBrowser(client, THEIR_ADMIN).submit_sign_in(), "/admin/")
+
+    async def test_signing_in_clears_the_accounts_failures(
+        self, client: httpx.AsyncClient, database: Database, department: tenancy.NewDepartment
+    ) -> None:
+        await add_admin(database, department.partner_id, OUR_ADMIN)
+        browser = AdminBrowser(client, OUR_ADMIN)
+        for _ in range(9):
+            assert (await browser.submit_sign_in(password="guess")).status_code == 401
+        redirected_to(await browser.submit_sign_in(), "/admin/")
+        for _ in range(9):
+            assert (await browser.submit_sign_in(password="guess")).status_code == 401
+
+        redirected_to(await browser.submit_sign_in(), "/admin/")
+
     async def test_a_form_posted_without_the_login_cookie_is_403(
         self,
         client: httpx.AsyncClient,

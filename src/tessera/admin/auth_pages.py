@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 
 from fastapi import APIRouter, Depends, Request
@@ -10,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from tessera import errors
 from tessera.admin import service
+from tessera.admin.throttle import SignInThrottle
 from tessera.admin.web import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -79,12 +81,25 @@ async def login(request: Request) -> Response:
         return _login_form(
             request, email=email, error="The sign-in form expired. Please try again.", status_code=403
         )
+    by_email: SignInThrottle = request.app.state.sign_ins_by_email
+    by_address: SignInThrottle = request.app.state.sign_ins_by_address
+    email_key = email.lower()
+    address_key = request.client.host if request.client else "unknown"
+    wait = max(by_email.retry_after(email_key) or 0, by_address.retry_after(address_key) or 0)
+    if wait:
+        minutes = math.ceil(wait / 60)
+        message = f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+        return _login_form(request, email=email, error=message, status_code=429)
     database: Database = request.app.state.database
     try:
         async with database.transaction() as session:
             token = await service.sign_in(session, email, password)
     except errors.TesseraError as error:
+        by_email.failed(email_key)
+        by_address.failed(address_key)
         return _login_form(request, email=email, error=error.text, status_code=401)
+    # Only the account's count: one good password must not clear an address's guesses at others.
+    by_email.succeeded(email_key)
     response = redirect(_safe_next(str(form.get("next", ""))))
     response.set_cookie(
         SESSION_COOKIE,

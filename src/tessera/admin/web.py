@@ -17,6 +17,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from tessera.admin import service
 from tessera.admin.service import SignedIn
+from tessera.admin.throttle import MAX_FAILURES_PER_ADDRESS, SignInThrottle
 from tessera.config import Settings
 from tessera.db import Database
 
@@ -147,6 +148,8 @@ def install(app: FastAPI) -> None:
     for module in (auth_pages, stock_pages, lookup_pages, messaging_pages, settings_pages):
         app.include_router(module.router)
     app.mount("/admin/static", StaticFiles(directory=HERE / "static"), name="admin-static")
+    app.state.sign_ins_by_email = SignInThrottle()
+    app.state.sign_ins_by_address = SignInThrottle(max_failures=MAX_FAILURES_PER_ADDRESS)
 
     @app.exception_handler(SignInRequired)
     async def to_sign_in(request: Request, _: SignInRequired) -> Response:
