@@ -188,10 +188,19 @@ class TestCsvFiles:
     async def test_crlf_rows_are_read_without_their_line_ends(
         self, kind: Kind, loyalty: LoyaltyClient
     ) -> None:
-        body = await kind.upload(loyalty, "codes.csv", b"\xef\xbb\xbfAA1;x\r\nAA2;y\r\n")
+        body = await kind.upload(loyalty, "codes.csv", b"\xef\xbb\xbfAA1,x\r\nAA2,y\r\n")
 
         assert (body["status"], body["imported_count"]) == ("ok", 2)
-        await assert_stored_exactly(kind, loyalty, "AA1;x", "AA2;y")
+        await assert_stored_exactly(kind, loyalty, "AA1", "AA2")
+
+    async def test_a_semicolon_separated_excel_export_takes_the_first_field(
+        self, kind: Kind, loyalty: LoyaltyClient
+    ) -> None:
+        """Excel in a decimal-comma locale (ru, de, ...) saves "CSV" with semicolons."""
+        body = await kind.upload(loyalty, "codes.csv", b"\xef\xbb\xbfAA1;10,5\r\nAA2;7,25\r\n")
+
+        assert (body["status"], body["imported_count"]) == ("ok", 2)
+        await assert_stored_exactly(kind, loyalty, "AA1", "AA2")
 
     async def test_a_quoted_field_may_hold_a_comma(self, kind: Kind, loyalty: LoyaltyClient) -> None:
         body = await kind.upload(loyalty, "codes.csv", b'"AA,1",x\nAA2,y\n')

@@ -30,6 +30,7 @@ import enum
 import io
 import itertools
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO
 
@@ -250,21 +251,40 @@ def _text_batches(batches: Iterable[tuple[int, list[str], bool]]) -> Iterator[_B
         yield range(first, first + len(lines)), lines, None
 
 
+_LEADING_QUOTED_FIELD = re.compile(r'\s*"(?:[^"]|"")*"')
+
+
+def _csv_delimiter(lines: list[str]) -> str:
+    """``;`` for the exports of Excel in locales with a decimal comma (Russian, German, ...),
+    whose rows look like ``CODE-1;10,5``: the separator after the first field of the first
+    non-blank line decides, whichever of ``;`` and ``,`` comes first."""
+    for line in lines:
+        if line.strip():
+            quoted = _LEADING_QUOTED_FIELD.match(line)
+            rest = line[quoted.end() :] if quoted else line
+            semicolon, comma = rest.find(";"), rest.find(",")
+            return ";" if semicolon >= 0 and (comma < 0 or semicolon < comma) else ","
+    return ","
+
+
 def _csv_batches(batches: Iterator[tuple[int, list[str], bool]]) -> Iterator[_Batch]:
-    """First fields of csv rows (excel dialect: comma, double quotes)."""
+    """First fields of csv rows (excel dialect: double quotes; comma or semicolon)."""
+    delimiter: str | None = None
     for first, lines, has_quote in batches:
+        if delimiter is None:
+            delimiter = _csv_delimiter(lines)
         if not has_quote:
-            # Without quotes every line is one row and the csv module would just split at commas.
-            yield range(first, first + len(lines)), [line.partition(",")[0] for line in lines], None
+            # Without quotes every line is one row and the csv module would just split it.
+            yield range(first, first + len(lines)), [line.partition(delimiter)[0] for line in lines], None
             continue
         # From the first quote on, quoted fields may span lines: hand the rest to the csv module.
         rest = itertools.chain(lines, itertools.chain.from_iterable(more for _, more, _ in batches))
-        yield from _csv_module_batches(rest, first - 1)
+        yield from _csv_module_batches(rest, first - 1, delimiter)
         return
 
 
-def _csv_module_batches(lines: Iterator[str], offset: int) -> Iterator[_Batch]:
-    reader = csv.reader(lines)
+def _csv_module_batches(lines: Iterator[str], offset: int, delimiter: str) -> Iterator[_Batch]:
+    reader = csv.reader(lines, delimiter=delimiter)
     line = offset + 1  # physical line on which the next row starts
     try:
         while True:
