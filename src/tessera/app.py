@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     """The whole service. Pass ``database`` to share one pool with the caller (tests, CLI)."""
     settings = settings or Settings()
     owns_database = database is None
-    db = database or Database(settings.database_url)
+    db = database or settings.database()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -50,7 +50,7 @@ def _run(work: Callable[[Database], Awaitable[T]]) -> T:
     settings = Settings()
 
     async def main() -> T:
-        database = Database(settings.database_url)
+        database = settings.database()
         try:
             return await work(database)
         finally:
@@ -106,7 +106,7 @@ def serve(
     import uvicorn
 
     settings = Settings()
-    database = Database(settings.database_url)
+    database = settings.database()
     if database.is_sqlite:
         from tessera import migrate  # alembic is slow to import: only the commands that migrate load it
 
@@ -148,7 +148,7 @@ def worker() -> None:
     settings = Settings()
 
     async def main() -> None:
-        database = Database(settings.database_url)
+        database = settings.database()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

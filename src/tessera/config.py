@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tessera.db import Database
 
 
 class Settings(BaseSettings):
@@ -9,6 +12,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TESSERA_", env_file=".env", extra="ignore")
 
     database_url: str = "sqlite:///./tessera.db"
+    #: PostgreSQL connections each process keeps open, and how many more it may open at a peak.
+    #: Keep processes × (size + overflow) under the server's max_connections.
+    database_pool_size: int = Field(20, ge=1)
+    database_pool_overflow: int = Field(10, ge=0)
     smtp_url: str | None = None
     sms_url: str | None = None
     secret_key: str = "change-me"
@@ -30,3 +37,8 @@ class Settings(BaseSettings):
     worker_batch_size: int = 200
     #: Run the delivery worker inside `tessera serve` (turn off when running `tessera worker`s).
     serve_runs_worker: bool = True
+
+    def database(self) -> Database:
+        return Database(
+            self.database_url, pool_size=self.database_pool_size, max_overflow=self.database_pool_overflow
+        )

@@ -81,14 +81,16 @@ def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
 class Database:
     """The process's connection pools and its unit of work."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10) -> None:
+        """``pool_size`` and ``max_overflow`` size the PostgreSQL pool of this process (SQLite's
+        pools are fixed: one writer, a few readers)."""
         self.url = async_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(self.url, writer=True)
             self.read_engine = _sqlite_engine(self.url, writer=False)
         else:
-            self.write_engine = create_async_engine(self.url, pool_size=20, max_overflow=10)
+            self.write_engine = create_async_engine(self.url, pool_size=pool_size, max_overflow=max_overflow)
             # Same pool; reads run in autocommit, saving the BEGIN and ROLLBACK round trips.
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
