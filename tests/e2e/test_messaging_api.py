@@ -1198,6 +1198,7 @@ class TestMessageStatus:
                     "locator": locator,
                     "channel": "email",
                     "messageId": message_id,
+                    "externalRequestId": None,
                     "sentDate": None,
                     "createdDate": created[n],
                 }

@@ -408,6 +408,45 @@ async def test_seed_smartsend_sends_each_recipient_its_own_data(
     assert [s["locator"] for s in statuses] == [to for to, _ in recipients]
 
 
+async def test_smartsend_from_name_and_external_request_id(
+    api: Api, database: Database, delivering: Settings, mailbox: Mailbox, gateway: SmsGateway
+) -> None:
+    email_id = await api.email_message("<p>Code $!data.get('code')</p>")
+    sms_id = await api.sms_message("Code $!data.get('code')", sender="Shop")
+    (by_email,) = await api.smartsend(
+        email_id, [("ann@example.com", {"code": "E-1"})], fromName="Spring sale", externalRequestId="crm-7"
+    )
+    (by_sms,) = await api.smartsend(sms_id, [("79001234567", {"code": "S-1"})], fromName="SPRING")
+    (plain,) = await api.smartsend(email_id, [("bob@example.com", {"code": "E-2"})], fromName=None)
+
+    await drain(database, Worker(database, delivering))
+
+    senders = {mail.to: str(mail.message["From"]) for mail in mailbox.mails}
+    # The name is the caller's; the address stays the message's own.
+    assert senders == {
+        "ann@example.com": "Spring sale <shop@example.com>",
+        "bob@example.com": "shop@example.com",
+    }
+    assert [request.body["from"] for request in gateway.requests] == ["SPRING"]
+    statuses = await api.statuses([by_email, by_sms, plain])
+    assert [(s["status"], s["externalRequestId"]) for s in statuses] == [
+        ("sent", "crm-7"),
+        ("sent", None),
+        ("sent", None),
+    ]
+
+
+async def test_a_from_name_with_a_line_break_is_refused(api: Api, database: Database) -> None:
+    email_id = await api.email_message("<p>Hi</p>")
+    body = {"recipients": [{"locator": "ann@example.com"}], "fromName": "Sale\r\nBcc: all@example.com"}
+
+    response = await api.post(f"/api/v1/message/{email_id}/smartsend", body)
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "fromName"
+    assert await deliveries(database) == []
+
+
 # --- a pool code per event, under 200 concurrent events ----------------------------------------------------
 
 

@@ -127,6 +127,10 @@ class Delivery(Base):
     channel: Mapped[str] = mapped_column(String(8))
     recipient: Mapped[str] = mapped_column(String(320))
     data: Mapped[dict[str, Any]] = mapped_column(Json)
+    #: smartsend's ``fromName``: the sender's display name (SMS: the alpha-name) for this delivery.
+    sender_name: Mapped[str | None] = mapped_column(String(255))
+    #: smartsend's ``externalRequestId``: the caller's own id, reported back by ``message/status``.
+    external_request_id: Mapped[str | None] = mapped_column(String(255))
     workflow_run_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_runs.id"))
     step_index: Mapped[int | None]
     status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | sent | failed

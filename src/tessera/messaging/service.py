@@ -124,6 +124,10 @@ async def smartsend(
     now = utcnow()
     results = []
     rows = []
+    sender_name = (body.fromName or "").strip() or None
+    if sender_name is not None and any(ord(char) < 32 or ord(char) == 127 for char in sender_name):
+        # It becomes part of a From header: a line break there would let it write headers.
+        raise BadRequest("fromName may not contain line breaks or control characters", field="fromName")
     for recipient in body.recipients:
         locator = (recipient.locator or "").strip()
         try:
@@ -145,6 +149,8 @@ async def smartsend(
                 "channel": message.channel,
                 "recipient": normalized,
                 "data": data,
+                "sender_name": sender_name,
+                "external_request_id": body.externalRequestId,
                 "status": "queued",
                 "attempts": 0,
                 "available_at": now,
@@ -185,6 +191,7 @@ def delivery_status(delivery: Delivery) -> dict[str, Any]:
         "locator": delivery.recipient,
         "channel": delivery.channel,
         "messageId": delivery.message_id,
+        "externalRequestId": delivery.external_request_id,
         "sentDate": isoformat(delivery.sent_at),
         "createdDate": isoformat(delivery.created_at),
     }

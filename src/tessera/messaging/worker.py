@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import logging
 import time
 from collections.abc import Sequence
@@ -68,6 +69,15 @@ def channels_from(settings: Settings) -> dict[str, Channel]:
     return configured
 
 
+def with_display_name(sender: str, display_name: str | None) -> str:
+    """The message's sender address under smartsend's ``fromName``, when one was given:
+    ``("Shop <shop@example.com>", "Spring sale")`` → ``Spring sale <shop@example.com>``."""
+    if not display_name:
+        return sender
+    _, address = email.utils.parseaddr(sender)
+    return email.utils.formataddr((display_name, address or sender))
+
+
 def outgoing(delivery: Delivery, message: Message, sms_from: str) -> Outgoing:
     """Renders one delivery; ``RenderFailed`` fails only this one."""
     data = delivery.data or {}
@@ -76,7 +86,7 @@ def outgoing(delivery: Delivery, message: Message, sms_from: str) -> Outgoing:
             delivery_id=delivery.id,
             request_id=delivery.request_id,
             recipient=delivery.recipient,
-            sender=message.sender,
+            sender=with_display_name(message.sender, delivery.sender_name),
             subject=render(message.subject, data),
             html=render(message.html_text, data),
             text=render(message.plain_text, data),
@@ -85,7 +95,7 @@ def outgoing(delivery: Delivery, message: Message, sms_from: str) -> Outgoing:
         delivery_id=delivery.id,
         request_id=delivery.request_id,
         recipient=delivery.recipient,
-        sender=message.sender or sms_from,
+        sender=delivery.sender_name or message.sender or sms_from,
         subject="",
         html="",
         text=render(message.sms_text, data),
