@@ -58,8 +58,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         purchases_loyalty,
     ):
         app.router.routes.extend(loyalty.routes)
-    app.include_router(messaging.router)
-    app.include_router(contacts.router)
+    app.router.routes.extend(messaging.routes)
+    app.router.routes.extend(contacts.routes)
     admin_web.install(app)
 
     @app.exception_handler(errors.TesseraError)

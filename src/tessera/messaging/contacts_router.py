@@ -21,7 +21,6 @@ from tessera.customers.identifiers import CustomerRef, IdentifierKind, customer_
 from tessera.customers.models import Customer
 from tessera.esputnik import BadRequest, MessagingRouter, NotFound, json_body
 from tessera.messaging import triggers
-from tessera.messaging.router import Partner
 from tessera.messaging.schemas import validated
 from tessera.sailplay import database
 
@@ -103,7 +102,7 @@ async def _contact(session: AsyncSession, partner: int, contact_id: int) -> Cust
 
 
 @contacts.route("/api/v1/contact", ["POST"])
-async def add_contact(request: Request, partner: int = Partner) -> JSONResponse:
+async def add_contact(request: Request, partner: int) -> JSONResponse:
     contact = validated(ContactIn, await json_body(request))
     async with database(request).transaction() as session:
         customer = await _save(session, partner, contact)
@@ -111,7 +110,7 @@ async def add_contact(request: Request, partner: int = Partner) -> JSONResponse:
 
 
 @contacts.route("/api/v1/contact/subscribe", ["POST"])
-async def subscribe(request: Request, partner: int = Partner) -> JSONResponse:
+async def subscribe(request: Request, partner: int) -> JSONResponse:
     body = await json_body(request)
     contact = validated(ContactIn, body.get("contact", body) if isinstance(body, dict) else body)
     async with database(request).transaction() as session:
@@ -127,7 +126,7 @@ async def subscribe(request: Request, partner: int = Partner) -> JSONResponse:
 
 
 @contacts.route("/api/v1/contacts", ["POST"])
-async def add_contacts(request: Request, partner: int = Partner) -> JSONResponse:
+async def add_contacts(request: Request, partner: int) -> JSONResponse:
     body = validated(ContactsIn, await json_body(request, max_bytes=20 * 1024 * 1024))
     if body.dedupeOn not in ("email", "sms", "externalCustomerId"):
         raise BadRequest("dedupeOn is email, sms or externalCustomerId", field="dedupeOn")
@@ -137,7 +136,7 @@ async def add_contacts(request: Request, partner: int = Partner) -> JSONResponse
 
 
 @contacts.route("/api/v1/contacts", ["GET"])
-async def search_contacts(request: Request, partner: int = Partner) -> JSONResponse:
+async def search_contacts(request: Request, partner: int) -> JSONResponse:
     query = request.query_params
     if not (query.get("email") or query.get("sms") or query.get("externalCustomerId")):
         raise BadRequest("search by email, sms or externalCustomerId", field="email")
@@ -153,14 +152,14 @@ async def search_contacts(request: Request, partner: int = Partner) -> JSONRespo
 
 
 @contacts.route("/api/v1/contact/{contact_id}", ["GET"])
-async def get_contact(request: Request, contact_id: int, partner: int = Partner) -> JSONResponse:
+async def get_contact(request: Request, partner: int, contact_id: int) -> JSONResponse:
     async with database(request).reading() as session:
         customer = await _contact(session, partner, contact_id)
     return JSONResponse(contact_out(customer))
 
 
 @contacts.route("/api/v1/contact/{contact_id}", ["PUT"])
-async def replace_contact(request: Request, contact_id: int, partner: int = Partner) -> JSONResponse:
+async def replace_contact(request: Request, partner: int, contact_id: int) -> JSONResponse:
     contact = validated(ContactIn, await json_body(request))
     data = contact_input(contact)
     async with database(request).transaction() as session:
@@ -189,14 +188,14 @@ async def _erase(session: AsyncSession, partner: int, customer: Customer) -> Non
 
 
 @contacts.route("/api/v1/contact/{contact_id}", ["DELETE"])
-async def delete_contact(request: Request, contact_id: int, partner: int = Partner) -> Response:
+async def delete_contact(request: Request, partner: int, contact_id: int) -> Response:
     async with database(request).transaction() as session:
         await _erase(session, partner, await _contact(session, partner, contact_id))
     return Response(status_code=200)
 
 
 @contacts.route("/api/v1/contact", ["DELETE"])
-async def delete_contact_by_external_id(request: Request, partner: int = Partner) -> Response:
+async def delete_contact_by_external_id(request: Request, partner: int) -> Response:
     external_id = request.query_params.get("externalCustomerId", "").strip()
     if not external_id:
         raise BadRequest("externalCustomerId is required", field="externalCustomerId")

@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from tessera.esputnik import MAX_BODY_BYTES, BadRequest, MessagingRouter, json_body, partner_id
+from tessera.esputnik import MAX_BODY_BYTES, BadRequest, MessagingRouter, json_body
 from tessera.messaging import service, triggers
 from tessera.messaging.events import parse_event
 from tessera.messaging.schemas import EmailMessageIn, SmartsendIn, SmsMessageIn, WorkflowIn, validated
 from tessera.sailplay import database
 
 messaging = MessagingRouter()
-Partner = Depends(partner_id)
 
 
 async def _event(request: Request, partner: int, version: int) -> Response:
@@ -24,17 +23,17 @@ async def _event(request: Request, partner: int, version: int) -> Response:
 
 
 @messaging.route("/api/v1/event", ["POST"])
-async def event_v1(request: Request, partner: int = Partner) -> Response:
+async def event_v1(request: Request, partner: int) -> Response:
     return await _event(request, partner, version=1)
 
 
 @messaging.route("/api/v2/event", ["POST"])
-async def event_v2(request: Request, partner: int = Partner) -> Response:
+async def event_v2(request: Request, partner: int) -> Response:
     return await _event(request, partner, version=2)
 
 
 @messaging.route("/api/v1/messages/email", ["POST"])
-async def create_email(request: Request, partner: int = Partner) -> JSONResponse:
+async def create_email(request: Request, partner: int) -> JSONResponse:
     fields = service.message_fields("email", validated(EmailMessageIn, await json_body(request)))
     async with database(request).transaction() as session:
         message = await service.create_message(session, partner, fields)
@@ -42,7 +41,7 @@ async def create_email(request: Request, partner: int = Partner) -> JSONResponse
 
 
 @messaging.route("/api/v1/messages/sms", ["POST"])
-async def create_sms(request: Request, partner: int = Partner) -> JSONResponse:
+async def create_sms(request: Request, partner: int) -> JSONResponse:
     fields = service.message_fields("sms", validated(SmsMessageIn, await json_body(request)))
     async with database(request).transaction() as session:
         message = await service.create_message(session, partner, fields)
@@ -50,21 +49,21 @@ async def create_sms(request: Request, partner: int = Partner) -> JSONResponse:
 
 
 @messaging.route("/api/v1/messages", ["GET"])
-async def list_messages(request: Request, partner: int = Partner) -> JSONResponse:
+async def list_messages(request: Request, partner: int) -> JSONResponse:
     async with database(request).reading() as session:
         messages = await service.list_messages(session, partner)
     return JSONResponse([service.message_out(m) for m in messages])
 
 
 @messaging.route("/api/v1/messages/{message_id}", ["GET"])
-async def get_message(request: Request, message_id: int, partner: int = Partner) -> JSONResponse:
+async def get_message(request: Request, partner: int, message_id: int) -> JSONResponse:
     async with database(request).reading() as session:
         message = await service.get_message(session, partner, message_id)
     return JSONResponse(service.message_out(message))
 
 
 @messaging.route("/api/v1/messages/{message_id}", ["PUT"])
-async def replace_message(request: Request, message_id: int, partner: int = Partner) -> JSONResponse:
+async def replace_message(request: Request, partner: int, message_id: int) -> JSONResponse:
     body = await json_body(request)
     db = database(request)
     async with db.transaction() as session:
@@ -78,14 +77,14 @@ async def replace_message(request: Request, message_id: int, partner: int = Part
 
 
 @messaging.route("/api/v1/messages/{message_id}", ["DELETE"])
-async def delete_message(request: Request, message_id: int, partner: int = Partner) -> Response:
+async def delete_message(request: Request, partner: int, message_id: int) -> Response:
     async with database(request).transaction() as session:
         await service.delete_message(session, partner, message_id)
     return Response(status_code=200)
 
 
 @messaging.route("/api/v1/message/{message_id}/smartsend", ["POST"])
-async def smartsend(request: Request, message_id: int, partner: int = Partner) -> JSONResponse:
+async def smartsend(request: Request, partner: int, message_id: int) -> JSONResponse:
     body = validated(SmartsendIn, await json_body(request, max_bytes=10 * 1024 * 1024))
     async with database(request).transaction() as session:
         answer = await service.smartsend(session, partner, message_id, body)
@@ -93,7 +92,7 @@ async def smartsend(request: Request, message_id: int, partner: int = Partner) -
 
 
 @messaging.route("/api/v1/message/status", ["GET"])
-async def message_status(request: Request, partner: int = Partner) -> JSONResponse:
+async def message_status(request: Request, partner: int) -> JSONResponse:
     # `ids=a,b` or `ids=a&ids=b`: both are what eSputnik clients send.
     request_ids = [part.strip() for raw in request.query_params.getlist("ids") for part in raw.split(",")]
     request_ids = [r for r in dict.fromkeys(request_ids) if r]
@@ -107,7 +106,7 @@ async def message_status(request: Request, partner: int = Partner) -> JSONRespon
 
 
 @messaging.route("/api/v1/workflows", ["POST"])
-async def create_workflow(request: Request, partner: int = Partner) -> JSONResponse:
+async def create_workflow(request: Request, partner: int) -> JSONResponse:
     body = validated(WorkflowIn, await json_body(request))
     async with database(request).transaction() as session:
         workflow = await service.create_workflow(session, partner, body)
@@ -115,21 +114,21 @@ async def create_workflow(request: Request, partner: int = Partner) -> JSONRespo
 
 
 @messaging.route("/api/v1/workflows", ["GET"])
-async def list_workflows(request: Request, partner: int = Partner) -> JSONResponse:
+async def list_workflows(request: Request, partner: int) -> JSONResponse:
     async with database(request).reading() as session:
         workflows = await service.list_workflows(session, partner)
     return JSONResponse([service.workflow_out(w) for w in workflows])
 
 
 @messaging.route("/api/v1/workflows/{workflow_id}", ["GET"])
-async def get_workflow(request: Request, workflow_id: int, partner: int = Partner) -> JSONResponse:
+async def get_workflow(request: Request, partner: int, workflow_id: int) -> JSONResponse:
     async with database(request).reading() as session:
         workflow = await service.get_workflow(session, partner, workflow_id)
     return JSONResponse(service.workflow_out(workflow))
 
 
 @messaging.route("/api/v1/workflows/{workflow_id}", ["PUT"])
-async def replace_workflow(request: Request, workflow_id: int, partner: int = Partner) -> JSONResponse:
+async def replace_workflow(request: Request, partner: int, workflow_id: int) -> JSONResponse:
     body = validated(WorkflowIn, await json_body(request))
     async with database(request).transaction() as session:
         workflow = await service.replace_workflow(session, partner, workflow_id, body)
@@ -137,7 +136,7 @@ async def replace_workflow(request: Request, workflow_id: int, partner: int = Pa
 
 
 @messaging.route("/api/v1/workflows/{workflow_id}", ["DELETE"])
-async def delete_workflow(request: Request, workflow_id: int, partner: int = Partner) -> Response:
+async def delete_workflow(request: Request, partner: int, workflow_id: int) -> Response:
     async with database(request).transaction() as session:
         await service.delete_workflow(session, partner, workflow_id)
     return Response(status_code=200)
