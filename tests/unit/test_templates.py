@@ -218,3 +218,28 @@ def test_syntax_errors_come_with_line_and_column(source: str, line: int, column:
 def test_a_syntax_error_at_render_time_is_a_render_failure() -> None:
     with pytest.raises(RenderFailed, match=r"line 1, column 21"):
         render("#if($data.get('a'))x", ORDER)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "#foreach($i in [1..1000000000])#end",
+        "#foreach($i in [1..200])#foreach($j in [1..200])#end#end",
+        "#foreach($i in [1000000000..1])$i#end",
+        "#foreach($i in $data.get('many'))#foreach($j in $data.get('many'))#end#end",
+    ],
+)
+def test_a_render_loops_at_most_ten_thousand_times(source: str) -> None:
+    with pytest.raises(RenderFailed, match="loops more than 10,000 times"):
+        render(source, {"many": list(range(1000))})
+
+
+def test_a_render_writes_at_most_two_million_characters() -> None:
+    with pytest.raises(RenderFailed, match="writes more than 2,000,000 characters"):
+        render("#foreach($i in [1..5000])" + "x" * 500 + "#end", {})
+
+
+def test_the_budget_is_per_render() -> None:
+    loop = "#foreach($i in [1..6000])#end done"
+    assert [render(loop, {}) for _ in range(3)] == [" done"] * 3
+    assert render("#foreach($i in [1..10000])#end$!data.get('a')", {"a": "ok"}) == "ok"

@@ -8,11 +8,17 @@ also lets a template reach Python internals (``$x.__class__...``): templates con
 check are refused too: ``#evaluate`` compiles a string at render time (one the template builds, or
 one taken from the data), and ``str.format`` walks the attributes its format string names
 (``{0.__init__.__globals__}``), a string the data can supply.
+
+A render is also bounded, so that one partner's template cannot hold a worker or the admin's
+preview: at most ``MAX_LOOP_ITERATIONS`` ``#foreach`` iterations in all (``[1..1000000000]`` is a
+lazy range, and nested loops multiply) and ``MAX_OUTPUT_CHARS`` characters written.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
+import io
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -47,6 +53,38 @@ class TemplateRefused(ValueError):
 
 class RenderFailed(ValueError):
     """One delivery's template could not be rendered with its data."""
+
+
+MAX_LOOP_ITERATIONS = 10_000
+MAX_OUTPUT_CHARS = 2_000_000
+
+#: Loop iterations the render in progress may still make (None outside a render).
+_iterations_left: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "template_iterations_left", default=None
+)
+
+
+class _CountedNamespace(airspeed.LocalNamespace):  # type: ignore[misc]
+    """airspeed makes one of these per ``#foreach`` iteration (and macro call): each is charged
+    to the render's budget. Installed as ``airspeed.LocalNamespace``, the name its loops use."""
+
+    def __init__(self, parent: Any) -> None:
+        left = _iterations_left.get()
+        if left is not None:
+            left[0] -= 1
+            if left[0] < 0:
+                raise RenderFailed(f"the template loops more than {MAX_LOOP_ITERATIONS:,} times")
+        super().__init__(parent)
+
+
+airspeed.LocalNamespace = _CountedNamespace
+
+
+class _BoundedOutput(io.StringIO):
+    def write(self, text: str) -> int:
+        if self.tell() + len(text) > MAX_OUTPUT_CHARS:
+            raise RenderFailed(f"the template writes more than {MAX_OUTPUT_CHARS:,} characters")
+        return super().write(text)
 
 
 def wrap(value: Any) -> Any:
@@ -133,7 +171,15 @@ def render(source: str | None, data: Mapping[str, Any]) -> str:
         raise RenderFailed(f"template contains {found.group()!r}")
     try:
         template = _compile(source)
-        return str(template.merge({"data": TemplateData(data)}))
+        output = _BoundedOutput()
+        # Made before the budget is set, so the template's own namespace is not charged to it.
+        namespace = _CountedNamespace({"data": TemplateData(data)})
+        budget = _iterations_left.set([MAX_LOOP_ITERATIONS])
+        try:
+            template.merge_to(namespace, output)
+        finally:
+            _iterations_left.reset(budget)
+        return output.getvalue()
     except RenderFailed:
         raise
     except TemplateRefused as error:
