@@ -1392,6 +1392,25 @@ class TestLookup:
         facts = page.find(id="customer-facts").facts()
         assert (facts["Phone"], facts["Email"], facts["External id"]) == (PHONE, "anna@example.com", "crm-42")
 
+    async def test_the_customer_page_shows_the_messages_sent_to_the_customer(
+        self, admin: AdminBrowser, api: EsputnikClient, customer: dict[str, Any]
+    ) -> None:
+        await smartsend(api, await api_message(api), "Anna@Example.com", "bob@example.com")
+        await smartsend(api, await api_message(api, "sms"), "+7 900 123-45-67", "79007654321", email=False)
+
+        page = await admin.page(f"/admin/customers/{customer['id']}")
+
+        sent = [row[1] for row in page.find(id="customer-deliveries").rows()]
+        assert sorted(sent) == ["79001234567 sms", "anna@example.com email"]
+
+    async def test_a_customer_with_no_messages_says_so(
+        self, admin: AdminBrowser, customer: dict[str, Any]
+    ) -> None:
+        page = await admin.page(f"/admin/customers/{customer['id']}")
+
+        assert not page.has(id="customer-deliveries")
+        assert "No messages sent to this customer" in page.text
+
 
 # ------------------------------------------------------------------------------------------------
 # Messages

@@ -20,6 +20,7 @@ from tessera.customers.identifiers import (
     normalize_phone,
 )
 from tessera.customers.models import Customer
+from tessera.messaging import repository as messaging_repository
 from tessera.promocodes import repository as promocode_repository
 from tessera.purchases import repository as purchase_repository
 from tessera.tenancy import repository as tenancy_repository
@@ -28,6 +29,7 @@ router = APIRouter(include_in_schema=False)
 
 MAX_QUERY_LENGTH = 320
 CUSTOMER_PURCHASES_SHOWN = 20
+CUSTOMER_DELIVERIES_SHOWN = 20
 
 
 def customer_refs(query: str) -> list[CustomerRef]:
@@ -160,10 +162,25 @@ async def customer_page(customer_id: int, page: Page = Depends(signed_in_page)) 
         purchases = await purchase_repository.purchases_of_customer(
             session, page.partner_id, customer.id, CUSTOMER_PURCHASES_SHOWN
         )
+        addresses = [address for address in (customer.email, customer.phone) if address]
+        deliveries = (
+            await messaging_repository.list_deliveries(
+                session,
+                page.partner_id,
+                status=None,
+                channel=None,
+                recipients=addresses,
+                before_id=None,
+                limit=CUSTOMER_DELIVERIES_SHOWN,
+            )
+            if addresses
+            else []
+        )
     return page.render(
         "customer.html",
         customer=customer,
         tags=tags,
         codes=[(code, group, activated.get(code.id)) for code, group in codes],
         purchases=purchases,
+        deliveries=deliveries,
     )

@@ -334,7 +334,7 @@ async def deliveries(page: Page = Depends(signed_in_page)) -> Response:
             page.partner_id,
             status=status,
             channel=channel,
-            recipient=_recipient_filter(recipient),
+            recipients=[wanted] if (wanted := _recipient_filter(recipient)) else [],
             before_id=before_id,
             limit=DELIVERIES_PER_PAGE + 1,
         )

@@ -116,8 +116,10 @@ class Delivery(Base):
             postgresql_where=text("status = 'queued'"),
             sqlite_where=text("status = 'queued'"),
         ),
-        # The admin's deliveries log: a partner's newest first, a page at a time.
+        # The admin's deliveries log: a partner's newest first, a page at a time; and one
+        # recipient's (the log's filter, a customer's page).
         Index("ix_deliveries_partner_id_id", "partner_id", "id"),
+        Index("ix_deliveries_partner_id_recipient_id", "partner_id", "recipient", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

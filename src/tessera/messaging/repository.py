@@ -299,7 +299,7 @@ async def list_deliveries(
     *,
     status: str | None,
     channel: str | None,
-    recipient: str | None,
+    recipients: Sequence[str] = (),
     before_id: int | None,
     limit: int,
 ) -> Sequence[tuple[Delivery, str, str | None]]:
@@ -317,8 +317,8 @@ async def list_deliveries(
         query = query.where(Delivery.status == status)
     if channel:
         query = query.where(Delivery.channel == channel)
-    if recipient:
-        query = query.where(Delivery.recipient == recipient)
+    if recipients:
+        query = query.where(Delivery.recipient.in_(recipients))
     if before_id is not None:
         query = query.where(Delivery.id < before_id)
     rows = await session.execute(query)
