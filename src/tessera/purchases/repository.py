@@ -91,11 +91,24 @@ async def by_id(session: AsyncSession, partner_id: int, purchase_id: int) -> Pur
     )
 
 
-async def add_purchase(session: AsyncSession, **fields: Any) -> Purchase:
-    purchase = Purchase(**fields)
-    session.add(purchase)
-    await session.flush()
-    return purchase
+async def add_purchase_once(session: AsyncSession, fields: dict[str, Any]) -> int | None:
+    """Inserts the purchase and returns its id; None when its department already has this
+    ``order_num``. ``ON CONFLICT DO NOTHING`` rather than a savepoint around a plain insert: one
+    round trip instead of three, and on PostgreSQL a concurrent insert of the same ``order_num``
+    still makes this one wait for that transaction's outcome."""
+    statement = _ADD_PURCHASE_ONCE.get(session.get_bind().dialect.name)
+    if statement is None:
+        statement = insert_or_ignore(session, Purchase).returning(Purchase.id)
+        _ADD_PURCHASE_ONCE[session.get_bind().dialect.name] = statement
+    purchase_id: int | None = await session.scalar(statement, fields)
+    return purchase_id
+
+
+_ADD_PURCHASE_ONCE: dict[str, Any] = {}
+
+
+async def finish_purchase(session: AsyncSession, purchase_id: int, **values: Any) -> None:
+    await session.execute(update(Purchase).where(Purchase.id == purchase_id).values(**values))
 
 
 async def link_code(session: AsyncSession, partner_id: int, purchase_id: int, code_id: int) -> None:

@@ -8,7 +8,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera import errors
@@ -175,36 +174,31 @@ async def create(
 ) -> dict[str, Any]:
     """``purchases/new``: applies the matched codes and the certificates, once.
 
-    The purchase row is written first: on PostgreSQL a concurrent request with the same
-    ``order_num`` waits on its unique key and then fails with ``OrderNumTaken``, before it has
-    touched a code or a certificate. Each code and certificate then changes through a guarded
+    The purchase row is written first, and a repeated ``order_num`` ends the request there with
+    ``OrderNumTaken`` (the caller replays the first answer): on PostgreSQL a concurrent request
+    with the same ``order_num`` waits on its unique key, before it has touched a code, a
+    certificate or the customer. Each code and certificate then changes through a guarded
     UPDATE, so a single-use code raced by two purchases is applied by one; the other purchase is
     priced without it and its verdict says so.
     """
     now = utcnow()
     department_id = await tenancy.department_of_partner(session, partner_id, department_id)
-    if order_num is not None:
-        existing = await repository.by_order_num(session, partner_id, department_id, order_num)
-        if existing is not None:
-            return replay(existing)
-    customer_id = (await customers.add_or_update(session, partner_id, customer)).id if customer else None
     original_total = sum((p.price for p in cart.positions), ZERO)
-    try:
-        async with session.begin_nested():
-            purchase = await repository.add_purchase(
-                session,
-                partner_id=partner_id,
-                department_id=department_id,
-                customer_id=customer_id,
-                order_num=order_num,
-                original_price=original_total,
-                price=original_total,
-                paid_by_certificates=ZERO,
-                purchase_date=now,
-                response={},
-            )
-    except IntegrityError:
-        raise OrderNumTaken() from None
+    fields: dict[str, Any] = {
+        "partner_id": partner_id,
+        "department_id": department_id,
+        "customer_id": None,
+        "order_num": order_num,
+        "original_price": original_total,
+        "price": original_total,
+        "paid_by_certificates": ZERO,
+        "purchase_date": now,
+        "response": {},
+    }
+    purchase_id = await repository.add_purchase_once(session, fields)
+    if purchase_id is None:
+        raise OrderNumTaken()
+    customer_id = (await customers.add_or_update(session, partner_id, customer)).id if customer else None
 
     verdicts, actions = await _judge(session, partner_id, cart, now)
     final: list[CodeVerdict] = []
@@ -214,7 +208,7 @@ async def create(
         if verdict.status != CodeStatus.MATCHED or chosen is None:
             final.append(verdict)
         elif await repository.apply_code(session, chosen.code_id, chosen.single_use, now):
-            await repository.link_code(session, partner_id, purchase.id, chosen.code_id)
+            await repository.link_code(session, partner_id, purchase_id, chosen.code_id)
             applied.append(actions[chosen.group_id])
             final.append(CodeVerdict(verdict.number, CodeStatus.APPLIED, "Applied", chosen))
         else:
@@ -226,17 +220,15 @@ async def create(
         if cover.amount > 0:
             await certificates.use(session, partner_id, cover.number, department_id)
             await repository.link_certificate(
-                session, partner_id, purchase.id, cover.certificate_id, cover.amount
+                session, partner_id, purchase_id, cover.certificate_id, cover.amount
             )
     product_ids = await repository.ensure_products(session, partner_id, [p.sku for p in cart.positions])
 
     paid = sum((c.amount for c in covers if c.amount > 0), ZERO)
-    purchase.price = priced.total_price
-    purchase.paid_by_certificates = paid
+    final_values = {"customer_id": customer_id, "price": priced.total_price, "paid_by_certificates": paid}
     answer = _answer(cart, priced, final, actions, product_ids, covers, used=True)
-    answer["purchase"] = purchase_payload(purchase)
-    purchase.response = answer
-    await session.flush()
+    answer["purchase"] = purchase_payload(Purchase(**{**fields, **final_values, "id": purchase_id}))
+    await repository.finish_purchase(session, purchase_id, **final_values, response=answer)
     return answer
 
 
