@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.db import insert_or_ignore
@@ -57,13 +57,16 @@ async def give_back_code(session: AsyncSession, code_id: int) -> None:
 
 
 async def ensure_products(session: AsyncSession, partner_id: int, skus: Sequence[str]) -> dict[str, int]:
+    """The SKUs' product ids, creating the products not seen before. A partner sells the same
+    SKUs again and again: the look-up usually finds them all and nothing is inserted."""
+    found = await product_ids(session, partner_id, skus)
+    missing = [sku for sku in dict.fromkeys(skus) if sku not in found]
+    if not missing:
+        return found
     await session.execute(
-        insert_or_ignore(session, Product.__table__), [{"partner_id": partner_id, "sku": s} for s in skus]
+        insert_or_ignore(session, Product.__table__), [{"partner_id": partner_id, "sku": s} for s in missing]
     )
-    rows = await session.execute(
-        select(Product.sku, Product.id).where(Product.partner_id == partner_id, Product.sku.in_(skus))
-    )
-    return {sku: product_id for sku, product_id in rows}
+    return {**found, **await product_ids(session, partner_id, missing)}
 
 
 async def product_ids(session: AsyncSession, partner_id: int, skus: Sequence[str]) -> dict[str, int]:
@@ -112,8 +115,9 @@ async def finish_purchase(session: AsyncSession, purchase_id: int, **values: Any
 
 
 async def link_code(session: AsyncSession, partner_id: int, purchase_id: int, code_id: int) -> None:
-    session.add(PurchasePromocode(partner_id=partner_id, purchase_id=purchase_id, promocode_id=code_id))
-    await session.flush()
+    await session.execute(
+        insert(PurchasePromocode).values(partner_id=partner_id, purchase_id=purchase_id, promocode_id=code_id)
+    )
 
 
 async def link_certificate(
