@@ -461,3 +461,29 @@ async def test_certificate_use_race_across_two_processes(two_servers: Servers) -
     finally:
         for http in clients:
             await http.aclose()
+
+
+async def test_one_new_customer_added_by_many_requests_at_once_is_one_customer(loyalty: Loyalty) -> None:
+    bodies = await asyncio.gather(
+        *(loyalty.call("users/add", user_phone=phone(7, 1), email="race@example.com") for _ in range(RACERS))
+    )
+
+    assert outcomes(bodies) == {"ok": RACERS}, outcomes(bodies)
+    assert len({body["id"] for body in bodies}) == 1
+
+
+async def test_one_new_email_given_to_two_customers_at_once_goes_to_one(loyalty: Loyalty) -> None:
+    """Each request completes a known customer with the same new email: the unique key decides,
+    and the loser is told the email is taken (never a 500, never two owners)."""
+    first, second = await add_customers(loyalty, 2, series=8)
+    racers = [first, second] * (RACERS // 2)
+
+    bodies = await asyncio.gather(
+        *(loyalty.call("users/add", user_phone=c.phone, email="shared@example.com") for c in racers)
+    )
+
+    counted = outcomes(bodies)
+    assert set(counted) <= {"ok", -200010}, counted
+    owners = {body["id"] for body in bodies if body["status"] == "ok"}
+    assert len(owners) == 1, owners
+    assert counted[-200010] == sum(1 for c in racers if c.id not in owners)

@@ -96,34 +96,46 @@ async def add_or_update(session: AsyncSession, partner_id: int, data: CustomerIn
     refs = data.refs()
     if not refs:
         raise errors.MissingCustomerIdentifier()
-    try:
-        async with session.begin_nested():
-            return await _add_or_update(session, partner_id, data, refs)
-    except IntegrityError:
-        # A concurrent request created this customer between our look-up and our insert:
-        # now the look-up finds it, and this becomes an update.
-        return await _add_or_update(session, partner_id, data, refs)
-
-
-async def _add_or_update(
-    session: AsyncSession, partner_id: int, data: CustomerInput, refs: list[CustomerRef]
-) -> Customer:
-    owners = {ref.kind: await repository.find(session, partner_id, ref) for ref in refs}
-    # The customer to complete is the one the partner's own id names, else the phone's, else the
-    # email's; another identifier given that names someone else is "taken" (-200007 / -200010).
-    existing = next((owners[k] for k in _COMPLETES if owners.get(k) is not None), None)
-    for kind, owner in owners.items():
-        if owner is not None and existing is not None and owner.id != existing.id:
-            raise _TAKEN[kind]()
     fields: dict[str, Any] = {
         name: getattr(data, name) for name in PROFILE_FIELDS if getattr(data, name) is not None
     }
     fields.update({ref.kind.value: ref.value for ref in refs})
+    existing = await _existing(session, partner_id, refs)
+    if existing is not None and all(getattr(existing, ref.kind.value) == ref.value for ref in refs):
+        # Known by every identifier given (a returning customer): nothing can collide.
+        return await _write(session, partner_id, existing, fields)
+    try:
+        # A new customer or a new identifier may collide with a concurrent request's.
+        async with session.begin_nested():
+            return await _write(session, partner_id, existing, fields)
+    except IntegrityError:
+        # A concurrent request took an identifier between our look-up and our write: now the
+        # look-up sees it, and this becomes an update (or the identifier is "taken").
+        existing = await _existing(session, partner_id, refs)
+        if existing is None:
+            raise
+        return await _write(session, partner_id, existing, fields)
+
+
+async def _write(
+    session: AsyncSession, partner_id: int, existing: Customer | None, fields: dict[str, Any]
+) -> Customer:
     if existing is None:
         return await repository.add(session, partner_id, fields)
     for name, value in fields.items():
         setattr(existing, name, value)
     await session.flush()
+    return existing
+
+
+async def _existing(session: AsyncSession, partner_id: int, refs: list[CustomerRef]) -> Customer | None:
+    """The customer to complete: the one the partner's own id names, else the phone's, else the
+    email's. Another identifier given that names someone else is "taken" (-200007 / -200010)."""
+    owners = {ref.kind: await repository.find(session, partner_id, ref) for ref in refs}
+    existing = next((owners[k] for k in _COMPLETES if owners.get(k) is not None), None)
+    for kind, owner in owners.items():
+        if owner is not None and existing is not None and owner.id != existing.id:
+            raise _TAKEN[kind]()
     return existing
 
 
