@@ -124,23 +124,21 @@ class Database:
             await self.read_engine.dispose()
 
 
-def insert_or_ignore(session: AsyncSession, model: Any) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` in the session's dialect (PostgreSQL and SQLite).
+def insert_or_ignore(session: AsyncSession, model: Any, returning: Any = None) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING [RETURNING returning]`` in the session's dialect
+    (PostgreSQL and SQLite); a row that conflicts returns nothing.
 
-    Built once per dialect and table; pass the row values when executing it.
+    Built once per dialect, table and returned column; pass the row values when executing it.
     """
-    return _insert_or_ignore(session.get_bind().dialect.name, model)
+    return _insert_or_ignore(session.get_bind().dialect.name, model, returning)
 
 
 @functools.cache
-def _insert_or_ignore(dialect: str, model: Any) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+def _insert_or_ignore(dialect: str, model: Any, returning: Any) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
 
-        return pg_insert(model).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(model).on_conflict_do_nothing()
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(model).on_conflict_do_nothing()
+    return statement.returning(returning) if returning is not None else statement
 
 
 def contains_nul(value: Any) -> bool:

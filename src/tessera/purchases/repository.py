@@ -99,15 +99,8 @@ async def add_purchase_once(session: AsyncSession, fields: dict[str, Any]) -> in
     ``order_num``. ``ON CONFLICT DO NOTHING`` rather than a savepoint around a plain insert: one
     round trip instead of three, and on PostgreSQL a concurrent insert of the same ``order_num``
     still makes this one wait for that transaction's outcome."""
-    statement = _ADD_PURCHASE_ONCE.get(session.get_bind().dialect.name)
-    if statement is None:
-        statement = insert_or_ignore(session, Purchase).returning(Purchase.id)
-        _ADD_PURCHASE_ONCE[session.get_bind().dialect.name] = statement
-    purchase_id: int | None = await session.scalar(statement, fields)
+    purchase_id: int | None = await session.scalar(insert_or_ignore(session, Purchase, Purchase.id), fields)
     return purchase_id
-
-
-_ADD_PURCHASE_ONCE: dict[str, Any] = {}
 
 
 async def finish_purchase(session: AsyncSession, purchase_id: int, **values: Any) -> None:
