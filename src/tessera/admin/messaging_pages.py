@@ -343,7 +343,7 @@ async def deliveries(page: Page = Depends(signed_in_page)) -> Response:
     filters = {"status": status or "", "channel": channel or "", "recipient": recipient}
     return page.render(
         "deliveries.html",
-        rows=rows,
+        deliveries=rows,
         filters=filters,
         next_before=rows[-1][0].id if more else None,
         statuses=DELIVERY_STATUSES,
