@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from tessera import errors
-from tessera.admin.web import AdminNotFound, Page, redirect, signed_in_page, text_fields
+from tessera.admin.web import Page, missing_is_404, redirect, signed_in_page, text_fields
 from tessera.customers.identifiers import normalize_email, normalize_phone
 from tessera.esputnik import NotFound
 from tessera.messaging import repository, service, templates
@@ -95,10 +95,8 @@ async def create_message(page: Page = Depends(signed_in_page)) -> Response:
 
 async def _message(page: Page, message_id: int) -> Message:
     async with page.database.reading() as session:
-        try:
+        with missing_is_404(NotFound):
             return await service.get_message(session, page.partner_id, message_id)
-        except NotFound:
-            raise AdminNotFound() from None
 
 
 @router.get("/admin/messages/{message_id:tessera_id}", response_class=HTMLResponse)
@@ -125,10 +123,8 @@ async def save_message(message_id: int, page: Page = Depends(signed_in_page)) ->
 @router.post("/admin/messages/{message_id:tessera_id}/delete")
 async def delete_message(message_id: int, page: Page = Depends(signed_in_page)) -> Response:
     async with page.database.transaction() as session:
-        try:
+        with missing_is_404(NotFound):
             await service.delete_message(session, page.partner_id, message_id)
-        except NotFound:
-            raise AdminNotFound() from None
     return redirect("/admin/messages?deleted=1")
 
 
@@ -269,10 +265,8 @@ async def create_workflow(page: Page = Depends(signed_in_page)) -> Response:
 
 async def _workflow(page: Page, workflow_id: int) -> Workflow:
     async with page.database.reading() as session:
-        try:
+        with missing_is_404(NotFound):
             return await service.get_workflow(session, page.partner_id, workflow_id)
-        except NotFound:
-            raise AdminNotFound() from None
 
 
 @router.get("/admin/workflows/{workflow_id:tessera_id}", response_class=HTMLResponse)
@@ -297,10 +291,8 @@ async def save_workflow(workflow_id: int, page: Page = Depends(signed_in_page)) 
 @router.post("/admin/workflows/{workflow_id:tessera_id}/delete")
 async def delete_workflow(workflow_id: int, page: Page = Depends(signed_in_page)) -> Response:
     async with page.database.transaction() as session:
-        try:
+        with missing_is_404(NotFound):
             await service.delete_workflow(session, page.partner_id, workflow_id)
-        except NotFound:
-            raise AdminNotFound() from None
     return redirect("/admin/workflows?deleted=1")
 
 

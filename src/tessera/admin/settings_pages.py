@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
 from tessera import errors
-from tessera.admin.web import AdminNotFound, Page, redirect, signed_in_page, text_fields
+from tessera.admin.web import Page, missing_is_404, redirect, signed_in_page, text_fields
 from tessera.esputnik import ApiKeyAuthenticator
 from tessera.tenancy import repository as tenancy_repository
 from tessera.tenancy import service as tenancy
@@ -55,10 +55,8 @@ async def create_department(page: Page = Depends(signed_in_page)) -> Response:
 @router.post("/admin/settings/departments/{department_id:tessera_id}/pins")
 async def add_pin_code(department_id: int, page: Page = Depends(signed_in_page)) -> Response:
     async with page.database.transaction() as session:
-        try:
+        with missing_is_404(errors.DepartmentNotFound):
             pin_code = await tenancy.add_employee(session, page.partner_id, department_id)
-        except errors.DepartmentNotFound:
-            raise AdminNotFound() from None
     return await _settings_page(page, new_pin=(department_id, pin_code))
 
 
@@ -72,10 +70,8 @@ async def create_api_key(page: Page = Depends(signed_in_page)) -> Response:
 @router.post("/admin/settings/api-keys/{api_key_id:tessera_id}/revoke")
 async def revoke_api_key(api_key_id: int, page: Page = Depends(signed_in_page)) -> Response:
     async with page.database.transaction() as session:
-        try:
+        with missing_is_404(errors.InvalidParameter):
             await tenancy.revoke_api_key(session, page.partner_id, api_key_id)
-        except errors.InvalidParameter:
-            raise AdminNotFound() from None
     authenticator: ApiKeyAuthenticator = page.request.app.state.api_keys
     authenticator.forget_partner(page.partner_id)
     return redirect("/admin/settings?revoked=1")

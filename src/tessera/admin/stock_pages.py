@@ -11,7 +11,15 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from tessera import errors
-from tessera.admin.web import AdminNotFound, Page, redirect, signed_in_page, text_fields, uploaded_file
+from tessera.admin.web import (
+    AdminNotFound,
+    Page,
+    missing_is_404,
+    redirect,
+    signed_in_page,
+    text_fields,
+    uploaded_file,
+)
 from tessera.certificates import repository as certificate_repository
 from tessera.certificates import rules as certificate_rules
 from tessera.certificates import service as certificates
@@ -242,18 +250,17 @@ async def edit_promocode_group(group_id: int, page: Page = Depends(signed_in_pag
             field: promocode_rules.parse_threshold(fields.get(field), field)
             for field in ("low_stock_warning", "low_stock_alarm")
         }
-        async with page.database.transaction() as session:
-            await promocodes.edit_group(
-                session,
-                page.partner_id,
-                group_id,
-                enabled=fields.get("enabled") == "on",
-                name=fields.get("name", ""),
-                discount=discount,
-                low_stock=low_stock,
-            )
-    except errors.PromocodeGroupNotFound:
-        raise AdminNotFound() from None
+        with missing_is_404(errors.PromocodeGroupNotFound):
+            async with page.database.transaction() as session:
+                await promocodes.edit_group(
+                    session,
+                    page.partner_id,
+                    group_id,
+                    enabled=fields.get("enabled") == "on",
+                    name=fields.get("name", ""),
+                    discount=discount,
+                    low_stock=low_stock,
+                )
     except errors.TesseraError as error:
         fields.setdefault("enabled", "")
         return await _group_page(page, group_id, status_code=422, form=fields, error=error)

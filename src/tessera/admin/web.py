@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -60,6 +62,16 @@ class AdminNotFound(Exception):
 
 class CsrfRejected(Exception):
     pass
+
+
+@contextlib.contextmanager
+def missing_is_404(*missing: type[Exception]) -> Iterator[None]:
+    """Turns a service's "no such thing" errors into the admin's 404 page: for ids of another
+    partner they are what the service answers too."""
+    try:
+        yield
+    except missing:
+        raise AdminNotFound() from None
 
 
 @dataclass(frozen=True, slots=True)
