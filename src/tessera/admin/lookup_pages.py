@@ -70,7 +70,6 @@ class HistoryEntry:
     at: datetime | None
     what: str
     customer: Customer | None = None
-    link: str | None = None
 
 
 def _by_time(entries: list[HistoryEntry]) -> list[HistoryEntry]:
@@ -91,9 +90,7 @@ async def code_page(code_id: int, page: Page = Depends(signed_in_page)) -> Respo
         )
         activations = await promocode_repository.activations_of_code(session, page.partner_id, code.id)
         purchases = await purchase_repository.purchases_with_code(session, page.partner_id, code.id)
-        departments = {
-            d.id: d.name for d in await tenancy_repository.list_departments(session, page.partner_id)
-        }
+        departments = await tenancy_repository.department_names(session, page.partner_id)
     history: list[HistoryEntry] = []
     # Activating a free code also gives it to the customer, at the same moment: one entry, not two.
     received_by_activation = code.activated_at is not None and code.receipt_date == code.activated_at

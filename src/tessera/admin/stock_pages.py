@@ -85,9 +85,7 @@ async def dashboard(page: Page = Depends(signed_in_page)) -> Response:
     async with page.database.reading() as session:
         groups = await promocodes.list_groups(session, page.partner_id)
         certificate_groups = await certificates.list_groups(session, page.partner_id, None)
-        departments = {
-            d.id: d.name for d in await tenancy_repository.list_departments(session, page.partner_id)
-        }
+        departments = await tenancy_repository.department_names(session, page.partner_id)
     return page.render(
         "dashboard.html",
         groups=[(group, counts, stock_level(group, counts)) for group, counts in groups],
@@ -186,6 +184,12 @@ async def upload_progress(page: Page = Depends(signed_in_page)) -> Response:
     return JSONResponse({"done": done, "total": total})
 
 
+def _imported_count(page: Page) -> int | None:
+    """How many rows the upload that led here imported (its redirect says), for the notice."""
+    imported = page.request.query_params.get("imported", "")
+    return int(imported) if imported.isdigit() else None
+
+
 def _group_form(group: PromocodeGroup) -> dict[str, str]:
     def plain(value: object) -> str:
         return "" if value is None else f"{value}"
@@ -209,7 +213,6 @@ async def _group_page(page: Page, group_id: int, *, status_code: int = 200, **co
             raise AdminNotFound()
         counts = await promocodes.counts_of(session, group)
         codes = await promocode_repository.codes_of_group(session, page.partner_id, group.id, GROUP_PAGE_ROWS)
-    imported = page.request.query_params.get("imported", "")
     return page.render(
         "promocode_group.html",
         status_code=status_code,
@@ -218,7 +221,7 @@ async def _group_page(page: Page, group_id: int, *, status_code: int = 200, **co
         level=stock_level(group, counts),
         actions=marketing_actions(group),
         codes=codes,
-        imported=int(imported) if imported.isdigit() else None,
+        imported=_imported_count(page),
         form=context.pop("form", None) or _group_form(group),
         **context,
     )
@@ -270,29 +273,21 @@ async def edit_promocode_group(group_id: int, page: Page = Depends(signed_in_pag
 @router.get("/admin/certificates/groups/{group_id:tessera_id}", response_class=HTMLResponse)
 async def certificate_group(group_id: int, page: Page = Depends(signed_in_page)) -> Response:
     async with page.database.reading() as session:
-        group = await certificate_repository.get_group(session, page.partner_id, group_id)
-        if group is None:
+        found = await certificates.list_groups(session, page.partner_id, None, group_id=group_id)
+        if not found:
             raise AdminNotFound()
-        counts = next(
-            (
-                row
-                for row in await certificates.list_groups(session, page.partner_id, group.department_id)
-                if row[0].id == group.id
-            ),
-            (group, 0, 0, 0),
-        )
+        [(group, total, activated, used)] = found
         rows = await certificate_repository.certificates_of_group(
             session, page.partner_id, group.id, GROUP_PAGE_ROWS
         )
         department = await tenancy_repository.get_department(session, group.department_id)
-    imported = page.request.query_params.get("imported", "")
     return page.render(
         "certificate_group.html",
         group=group,
-        total=counts[1],
-        activated=counts[2],
-        used=counts[3],
+        total=total,
+        activated=activated,
+        used=used,
         certificates=rows,
         department=department,
-        imported=int(imported) if imported.isdigit() else None,
+        imported=_imported_count(page),
     )

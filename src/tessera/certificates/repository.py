@@ -24,21 +24,20 @@ async def add_group(
 
 
 async def list_groups(
-    session: AsyncSession, partner_id: int, department_id: int | None
+    session: AsyncSession, partner_id: int, department_id: int | None, group_id: int | None = None
 ) -> Sequence[tuple[CertificateGroup, int, int, int]]:
-    """Each group with its total, activated and used counts (deleted certificates not counted)."""
+    """Each group (of a department, or the one group) with its total, activated and used counts
+    (deleted certificates not counted)."""
     live = Certificate.deleted_at.is_(None)
-    counts = (
-        select(
-            Certificate.group_id,
-            func.count().label("total"),
-            func.count(Certificate.activated_at).label("activated"),
-            func.count(Certificate.used_at).label("used"),
-        )
-        .where(Certificate.partner_id == partner_id, live)
-        .group_by(Certificate.group_id)
-        .subquery()
-    )
+    counted = select(
+        Certificate.group_id,
+        func.count().label("total"),
+        func.count(Certificate.activated_at).label("activated"),
+        func.count(Certificate.used_at).label("used"),
+    ).where(Certificate.partner_id == partner_id, live)
+    if group_id is not None:
+        counted = counted.where(Certificate.group_id == group_id)
+    counts = counted.group_by(Certificate.group_id).subquery()
     query = (
         select(
             CertificateGroup,
@@ -52,6 +51,8 @@ async def list_groups(
     )
     if department_id is not None:
         query = query.where(CertificateGroup.department_id == department_id)
+    if group_id is not None:
+        query = query.where(CertificateGroup.id == group_id)
     rows = await session.execute(query)
     return [(group, int(total), int(activated), int(used)) for group, total, activated, used in rows]
 
@@ -130,14 +131,6 @@ async def delete(session: AsyncSession, partner_id: int, number: str, now: datet
         .execution_options(synchronize_session=False)
     )
     return result.scalar_one_or_none() is not None
-
-
-async def get_group(session: AsyncSession, partner_id: int, group_id: int) -> CertificateGroup | None:
-    return await session.scalar(
-        select(CertificateGroup).where(
-            CertificateGroup.partner_id == partner_id, CertificateGroup.id == group_id
-        )
-    )
 
 
 async def certificates_of_group(

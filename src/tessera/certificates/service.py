@@ -56,9 +56,9 @@ async def import_certificates(
 
 
 async def list_groups(
-    session: AsyncSession, partner_id: int, department_id: int | None
+    session: AsyncSession, partner_id: int, department_id: int | None, group_id: int | None = None
 ) -> Sequence[tuple[CertificateGroup, int, int, int]]:
-    return await repository.list_groups(session, partner_id, department_id)
+    return await repository.list_groups(session, partner_id, department_id, group_id)
 
 
 async def status(session: AsyncSession, partner_id: int, number: str) -> tuple[Certificate, CertificateGroup]:

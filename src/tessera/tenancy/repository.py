@@ -100,6 +100,13 @@ async def list_departments(session: AsyncSession, partner_id: int) -> Sequence[D
     return result.all()
 
 
+async def department_names(session: AsyncSession, partner_id: int) -> dict[int, str]:
+    rows = await session.execute(
+        select(Department.id, Department.name).where(Department.partner_id == partner_id)
+    )
+    return {department_id: name for department_id, name in rows}
+
+
 async def pin_codes_by_department(session: AsyncSession, partner_id: int) -> dict[int, list[str]]:
     rows = await session.execute(
         select(Employee.department_id, Employee.pin_code)
