@@ -263,6 +263,16 @@ class TestDepartmentsCreate:
         assert run.error()["status_code"] == -4211
         assert run.error()["message"] == "Partner 987654 not found"
 
+    @pytest.mark.parametrize("name", ["   ", "x" * 256])
+    async def test_a_blank_or_too_long_name_fails_and_creates_nothing(
+        self, tessera: Tessera, name: str
+    ) -> None:
+        run = await tessera("departments", "create", "--name", name, "--json")
+
+        assert run.returncode == 1
+        assert run.error()["message"] == "Invalid value of name: must be 1 to 255 characters"
+        assert (await tessera.department())["partner_id"] == 1  # the first partner made
+
     async def test_without_json_prints_each_credential(self, tessera: Tessera) -> None:
         run = await tessera("departments", "create", "--name", "Shop")
 

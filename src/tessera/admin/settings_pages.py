@@ -15,8 +15,6 @@ from tessera.tenancy import service as tenancy
 
 router = APIRouter(include_in_schema=False)
 
-MAX_DEPARTMENT_NAME_LENGTH = 255
-
 
 async def _settings_page(page: Page, *, status_code: int = 200, **context: Any) -> HTMLResponse:
     async with page.database.reading() as session:
@@ -42,12 +40,11 @@ async def settings(page: Page = Depends(signed_in_page)) -> Response:
 @router.post("/admin/settings/departments")
 async def create_department(page: Page = Depends(signed_in_page)) -> Response:
     fields = text_fields(await page.request.form())
-    name = fields.get("name", "")
-    if not name or len(name) > MAX_DEPARTMENT_NAME_LENGTH:
-        error = errors.InvalidParameter("name", f"must be 1 to {MAX_DEPARTMENT_NAME_LENGTH} characters")
+    try:
+        async with page.database.transaction() as session:
+            created = await tenancy.create_department(session, fields.get("name", ""), page.partner_id)
+    except errors.TesseraError as error:
         return await _settings_page(page, status_code=422, form=fields, department_error=error)
-    async with page.database.transaction() as session:
-        created = await tenancy.create_department(session, name, page.partner_id)
     # The key is shown this once: only its hash is stored.
     return await _settings_page(page, created_department=created)
 

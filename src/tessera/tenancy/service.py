@@ -17,6 +17,7 @@ from tessera.tenancy import repository
 
 DEPARTMENT_KEY_DIGITS = 16
 PIN_DIGITS = 4
+MAX_NAME_LENGTH = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,9 @@ class LoginResult:
 
 
 async def create_department(session: AsyncSession, name: str, partner_id: int | None = None) -> NewDepartment:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise errors.InvalidParameter("name", f"must be 1 to {MAX_NAME_LENGTH} characters")
     if partner_id is None:
         partner = await repository.add_partner(session, name)
         partner_id = partner.id
