@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 
 from tessera.admin.auth_pages import _safe_next
-from tessera.admin.lookup_pages import customer_refs
 from tessera.admin.messaging_pages import render_preview, workflow_body
 from tessera.admin.service import csrf_matches, csrf_token
-from tessera.customers.identifiers import CustomerRef, IdentifierKind
+from tessera.customers.identifiers import CustomerRef, IdentifierKind, customer_refs
 from tessera.messaging.schemas import WorkflowIn, validated
 
 # ------------------------------------------------------------------------------------------------

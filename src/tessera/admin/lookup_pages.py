@@ -8,17 +8,10 @@ from datetime import datetime
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
-from tessera import errors
 from tessera.admin.web import AdminNotFound, Page, signed_in_page
 from tessera.certificates import repository as certificate_repository
 from tessera.customers import repository as customer_repository
-from tessera.customers.identifiers import (
-    CustomerRef,
-    IdentifierKind,
-    normalize_email,
-    normalize_origin_user_id,
-    normalize_phone,
-)
+from tessera.customers.identifiers import customer_refs
 from tessera.customers.models import Customer
 from tessera.messaging import repository as messaging_repository
 from tessera.promocodes import repository as promocode_repository
@@ -30,22 +23,6 @@ router = APIRouter(include_in_schema=False)
 MAX_QUERY_LENGTH = 320
 CUSTOMER_PURCHASES_SHOWN = 20
 CUSTOMER_DELIVERIES_SHOWN = 20
-
-
-def customer_refs(query: str) -> list[CustomerRef]:
-    """Every identifier a typed search could be: an email, a phone number, an external id."""
-    refs: list[CustomerRef] = []
-    normalizers = (
-        (IdentifierKind.EMAIL, normalize_email),
-        (IdentifierKind.PHONE, normalize_phone),
-        (IdentifierKind.ORIGIN_USER_ID, normalize_origin_user_id),
-    )
-    for kind, normalize in normalizers:
-        try:
-            refs.append(CustomerRef(kind, normalize(query)))
-        except errors.TesseraError:
-            continue
-    return refs
 
 
 @router.get("/admin/lookup", response_class=HTMLResponse)

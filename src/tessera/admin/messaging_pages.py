@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from tessera import errors
 from tessera.admin.web import Page, missing_is_404, redirect, signed_in_page, text_fields
-from tessera.customers.identifiers import normalize_email, normalize_phone
+from tessera.customers.identifiers import IdentifierKind, customer_refs
 from tessera.esputnik import NotFound
 from tessera.messaging import repository, service, templates
 from tessera.messaging.models import Message, Workflow
@@ -304,12 +304,9 @@ def _recipient_filter(raw: str) -> str | None:
     raw = raw.strip()
     if not raw:
         return None
-    for normalize in (normalize_email, normalize_phone):
-        try:
-            return normalize(raw)
-        except errors.TesseraError:
-            continue
-    return raw
+    return next(
+        (ref.value for ref in customer_refs(raw) if ref.kind is not IdentifierKind.ORIGIN_USER_ID), raw
+    )
 
 
 @router.get("/admin/deliveries", response_class=HTMLResponse)

@@ -65,3 +65,20 @@ def customer_ref(user_phone: str | None, email: str | None, origin_user_id: str 
     if origin_user_id:
         return CustomerRef(IdentifierKind.ORIGIN_USER_ID, normalize_origin_user_id(origin_user_id))
     raise errors.MissingCustomerIdentifier()
+
+
+def customer_refs(typed: str) -> list[CustomerRef]:
+    """Every identifier a value typed into a search box could be, in this order: an email, a
+    phone number, an external id (a look-up tries each)."""
+    refs: list[CustomerRef] = []
+    normalizers = (
+        (IdentifierKind.EMAIL, normalize_email),
+        (IdentifierKind.PHONE, normalize_phone),
+        (IdentifierKind.ORIGIN_USER_ID, normalize_origin_user_id),
+    )
+    for kind, normalize in normalizers:
+        try:
+            refs.append(CustomerRef(kind, normalize(typed)))
+        except errors.TesseraError:
+            continue
+    return refs
