@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.datastructures import FormData, UploadFile
 
 from tessera import errors
 from tessera.admin.web import (
@@ -25,7 +26,7 @@ from tessera.certificates import rules as certificate_rules
 from tessera.certificates import service as certificates
 from tessera.clock import parse_datetime
 from tessera.imports.bulk import Progress
-from tessera.imports.parsers import detect_format
+from tessera.imports.parsers import FileFormat, detect_format
 from tessera.promocodes import repository as promocode_repository
 from tessera.promocodes import rules as promocode_rules
 from tessera.promocodes import service as promocodes
@@ -114,15 +115,20 @@ async def upload_form(page: Page = Depends(signed_in_page)) -> Response:
     return await _upload_page(page)
 
 
+def _uploaded(form: FormData) -> tuple[UploadFile, FileFormat]:
+    """The form's file and its format, or the API's -4201 for a missing or unknown one."""
+    upload = uploaded_file(form, "file")
+    if upload is None:
+        raise errors.InvalidFile(reason="choose a file to upload")
+    return upload, detect_format(upload.filename)
+
+
 @router.post("/admin/upload/promocodes")
 async def upload_promocodes(page: Page = Depends(signed_in_page)) -> Response:
     form = await page.request.form()
     fields = text_fields(form)
     try:
-        upload = uploaded_file(form, "file")
-        if upload is None:
-            raise errors.InvalidFile(reason="choose a file to upload")
-        fmt = detect_format(upload.filename)
+        upload, fmt = _uploaded(form)
         group_type = promocode_rules.parse_group_type(fields.get("type") or None)
         expires_at = parse_datetime(fields.get("expires_at") or None, "expires_at")
         with import_progress.track(page.partner_id, fields.get("upload_id")) as on_progress:
@@ -149,10 +155,7 @@ async def upload_certificates(page: Page = Depends(signed_in_page)) -> Response:
     form = await page.request.form()
     fields = text_fields(form)
     try:
-        upload = uploaded_file(form, "file")
-        if upload is None:
-            raise errors.InvalidFile(reason="choose a file to upload")
-        fmt = detect_format(upload.filename)
+        upload, fmt = _uploaded(form)
         value = certificate_rules.parse_value(fields.get("value", ""))
         try:
             department_id = int(fields.get("department_id", ""))
