@@ -276,17 +276,7 @@ def prepare_client(base: str, seed: Seed) -> None:
     """A token over HTTP (once per database), and the customers (users/add, once per database)."""
     with httpx.Client(base_url=base, timeout=30) as client:
         if seed.token is None:
-            answer = client.post(
-                "/api/v2/login/",
-                data={
-                    "store_department_id": seed.department_id,
-                    "store_department_key": seed.department_key,
-                    "pin_code": seed.pin_code,
-                },
-            ).json()
-            if answer.get("status") != "ok":
-                raise RuntimeError(f"login failed: {answer}")
-            seed.token = str(answer["token"])
+            seed.token = common.login(client, seed.department_id, seed.department_key, seed.pin_code)
         if not seed.customers_created:
             for phone in common.read_codes(seed.phones):
                 answer = client.post(

@@ -108,17 +108,7 @@ def prepare(base: str, seed: PurchaseSeed) -> None:
     if seed.token is not None:
         return
     with httpx.Client(base_url=base, timeout=30) as client:
-        answer = client.post(
-            "/api/v2/login/",
-            data={
-                "store_department_id": seed.department_id,
-                "store_department_key": seed.department_key,
-                "pin_code": seed.pin_code,
-            },
-        ).json()
-        if answer.get("status") != "ok":
-            raise RuntimeError(f"login failed: {answer}")
-        seed.token = str(answer["token"])
+        seed.token = common.login(client, seed.department_id, seed.department_key, seed.pin_code)
         credentials = {"token": seed.token, "store_department_id": seed.department_id}
         answer = client.post(
             "/api/v2/promocodes/groups/edit/",

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 #: The one PostgreSQL database the benchmarks may use: its ``public`` schema is dropped and rebuilt.
 #: Not the tests' database, so a benchmark never wipes a test run's data (it is created if missing).
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/tessera_bench"
@@ -345,3 +347,18 @@ def process_tree_cpu_seconds(pid: int) -> float:
         except (FileNotFoundError, ProcessLookupError, ValueError):
             continue
     return total
+
+
+def login(client: httpx.Client, department_id: int, department_key: str, pin_code: str) -> str:
+    """A loyalty token for the seeded department, over HTTP."""
+    answer = client.post(
+        "/api/v2/login/",
+        data={
+            "store_department_id": department_id,
+            "store_department_key": department_key,
+            "pin_code": pin_code,
+        },
+    ).json()
+    if answer.get("status") != "ok":
+        raise RuntimeError(f"login failed: {answer}")
+    return str(answer["token"])
