@@ -111,11 +111,6 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     return response
 
 
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 async def signed_in_page(request: Request) -> Page:
     """The dependency of every page behind sign-in; on a POST it also checks the CSRF token."""
     token = request.cookies.get(SESSION_COOKIE)
@@ -126,7 +121,8 @@ async def signed_in_page(request: Request) -> Page:
         admin = await service.signed_in(session, token)
     if admin is None:
         raise SignInRequired()
-    secret = settings_of(request).secret_key
+    settings: Settings = request.app.state.settings
+    secret = settings.secret_key
     if request.method not in ("GET", "HEAD"):
         submitted = request.headers.get(CSRF_HEADER)
         if submitted is None:
