@@ -1,7 +1,7 @@
 """The baseline for the HTTP benchmarks: a bare Starlette app running one SQL statement per request.
 
 Same wire as Tessera (form-urlencoded POST, same paths, JSON answers), same drivers (an asyncpg
-pool / aiosqlite connections with the app's PRAGMAs and ``BEGIN IMMEDIATE`` for writes), but
+pool / sqlite3 connections on the event loop with the app's PRAGMAs and ``BEGIN IMMEDIATE`` for writes), but
 nothing else: no authentication (the token is ignored), no ORM, no customer or group look-ups
 (phones and group names are mapped to ids once at start-up), one statement per request.
 
@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -132,48 +133,45 @@ class Postgres(Backend):
 
 
 class Sqlite(Backend):
-    """One writer connection per process, writes taking turns (as Tessera's pool of one does)."""
+    """Two sqlite3 connections per process used on the event loop, as Tessera uses them: a
+    reader in autocommit and a writer whose ``BEGIN IMMEDIATE … COMMIT`` runs without yielding."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.lock = asyncio.Lock()
 
-    async def _connect(self) -> Any:
-        import aiosqlite
-
-        connection = await aiosqlite.connect(self.path, isolation_level=None)
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL"):
-            await connection.execute(f"PRAGMA {pragma}")
+            connection.execute(f"PRAGMA {pragma}")
         return connection
 
     async def start(self) -> None:
-        self.writer = await self._connect()
-        self.reader = await self._connect()
-        rows = await self.reader.execute_fetchall(
+        self.writer = self._connect()
+        self.reader = self._connect()
+        rows = self.reader.execute(
             "SELECT phone, id FROM customers WHERE partner_id = ?", (self.partner_id,)
-        )
+        ).fetchall()
         self.customers = {phone: id_ for phone, id_ in rows if phone}
-        rows = await self.reader.execute_fetchall(
+        rows = self.reader.execute(
             "SELECT name, id FROM promocode_groups WHERE partner_id = ?", (self.partner_id,)
-        )
+        ).fetchall()
         self.groups = {name: id_ for name, id_ in rows}
 
     async def stop(self) -> None:
-        await self.writer.close()
-        await self.reader.close()
+        self.writer.close()
+        self.reader.close()
 
     async def fetch(self, name: str, *args: Any) -> list[Any]:
-        return list(await self.reader.execute_fetchall(SQLITE[name], args))
+        return self.reader.execute(SQLITE[name], args).fetchall()
 
     async def write(self, name: str, *args: Any) -> Any:
-        async with self.lock:
-            await self.writer.execute("BEGIN IMMEDIATE")
-            try:
-                rows = await self.writer.execute_fetchall(SQLITE[name], args)
-            except BaseException:
-                await self.writer.execute("ROLLBACK")
-                raise
-            await self.writer.execute("COMMIT")
+        self.writer.execute("BEGIN IMMEDIATE")
+        try:
+            rows = self.writer.execute(SQLITE[name], args).fetchall()
+        except BaseException:
+            self.writer.execute("ROLLBACK")
+            raise
+        self.writer.execute("COMMIT")
         return rows[0][0] if rows else None
 
     def when(self) -> Any:

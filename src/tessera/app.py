@@ -1,3 +1,5 @@
+"""The whole service: both API faces on ``tessera.routing``'s lean path, the admin UI behind it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -5,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tessera import errors, esputnik
@@ -19,12 +21,23 @@ from tessera.messaging.router import messaging
 from tessera.messaging.worker import Worker
 from tessera.promocodes.router import loyalty as promocodes_loyalty
 from tessera.purchases.router import loyalty as purchases_loyalty
-from tessera.sailplay import RateLimiter, error_response
+from tessera.routing import Face, RouteTable, TesseraApp
+from tessera.sailplay import LOYALTY, RateLimiter
 from tessera.tenancy.router import loyalty as tenancy_loyalty
 from tessera.tenancy.service import Authenticator
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+def _face_of_unknown_path(path: str) -> Face | None:
+    """Which face answers a path no route has: the API prefixes by their face, the rest is the
+    admin app's (which answers `/` and unknown paths as the loyalty face always has)."""
+    if esputnik.is_messaging_path(path):
+        return esputnik.MESSAGING
+    if path.startswith("/api/"):
+        return LOYALTY
+    return None
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> TesseraApp:
     """The whole service. Pass ``database`` to share one pool with the caller (tests, CLI)."""
     settings = settings or Settings()
     owns_database = database is None
@@ -43,13 +56,32 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if owns_database:
             await db.dispose()
 
-    app = FastAPI(title="Tessera", version="0.1.0", lifespan=lifespan, redirect_slashes=False)
-    app.state.settings = settings
-    app.state.database = db
-    app.state.authenticator = Authenticator(db, settings.token_cache_seconds)
-    app.state.api_keys = esputnik.ApiKeyAuthenticator(db)
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second)
+    # The admin UI (and lifespan) runs on FastAPI, where its dependencies earn their cost; the API
+    # faces never reach it.
+    admin = FastAPI(
+        title="Tessera", version="0.1.0", lifespan=lifespan, redirect_slashes=False, openapi_url=None
+    )
+    admin.state.settings = settings
+    admin.state.database = db
+    admin.state.authenticator = Authenticator(db, settings.token_cache_seconds)
+    admin.state.api_keys = esputnik.ApiKeyAuthenticator(db)
+    admin.state.rate_limiter = RateLimiter(settings.rate_limit_per_second)
+    admin_web.install(admin)
 
+    @admin.exception_handler(errors.TesseraError)
+    async def render_error(request: Request, error: errors.TesseraError) -> Response:
+        return LOYALTY.render_error(error)
+
+    @admin.exception_handler(StarletteHTTPException)
+    async def render_http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if admin_web.is_admin_path(request.url.path):
+            title = "Not found" if error.status_code == 404 else f"Error {error.status_code}"
+            return admin_web.error_page(request, error.status_code, title, str(error.detail))
+        if error.status_code == 404:
+            return LOYALTY.render_error(errors.UnknownPath(f"Unknown path {request.url.path}"))
+        return LOYALTY.render_error(errors.MethodNotAllowed(str(error.detail)))
+
+    routes = RouteTable()
     for loyalty in (
         tenancy_loyalty,
         customers_loyalty,
@@ -57,34 +89,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         certificates_loyalty,
         purchases_loyalty,
     ):
-        app.router.routes.extend(loyalty.routes)
-    app.router.routes.extend(messaging.routes)
-    app.router.routes.extend(contacts.routes)
-    admin_web.install(app)
-
-    @app.exception_handler(errors.TesseraError)
-    async def render_error(request: Request, error: errors.TesseraError) -> Response:
-        if esputnik.is_messaging_path(request.url.path):
-            return esputnik.error_response(error)
-        return error_response(error)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def render_http_error(request: Request, error: StarletteHTTPException) -> Response:
-        if admin_web.is_admin_path(request.url.path):
-            title = "Not found" if error.status_code == 404 else f"Error {error.status_code}"
-            return admin_web.error_page(request, error.status_code, title, str(error.detail))
-        if error.status_code == 404:
-            unknown = errors.UnknownPath(f"Unknown path {request.url.path}")
-            if esputnik.is_messaging_path(request.url.path):
-                return esputnik.error_response(unknown)
-            return error_response(unknown)
-        if esputnik.is_messaging_path(request.url.path):
-            return JSONResponse(
-                {"error": str(error.detail), "status_code": -error.status_code}, status_code=error.status_code
-            )
-        return JSONResponse(
-            {"status": "error", "status_code": -error.status_code, "message": str(error.detail)},
-            status_code=error.status_code,
-        )
-
-    return app
+        routes.extend(loyalty.routes)
+    routes.extend(messaging.routes)
+    routes.extend(contacts.routes)
+    return TesseraApp(routes, admin, _face_of_unknown_path)

@@ -1,16 +1,30 @@
-"""Engines, sessions and the unit of work, for SQLite (embedded default) and PostgreSQL.
+"""Connections and units of work, for SQLite (embedded default) and PostgreSQL.
+
+Two ways in, one database:
+
+- ``read()`` and ``write()`` hand out a ``sql.Conn`` on the driver itself, for the hot paths
+  (see ``tessera.sql``). On SQLite these are two ``sqlite3`` connections used on the event loop;
+  on PostgreSQL, an asyncpg pool.
+- ``reading()`` and ``transaction()`` hand out an SQLAlchemy ``AsyncSession``, for the cold paths
+  (uploads, admin pages, the worker, purchases) and everything that needs the ORM.
 
 SQLite allows one writer at a time. Write transactions start with ``BEGIN IMMEDIATE`` so two
-writers queue on the database lock instead of deadlocking after both read, and they share one
-pooled connection per process so writers in one process wait in the pool rather than spinning in
-SQLite's busy handler. Reads use a separate pool with deferred transactions (WAL lets them run
-beside the writer). On PostgreSQL both go through the same asyncpg pool.
+writers queue on the database lock instead of deadlocking after both read. In one process every
+writer, of either kind, first takes the process's write lock, so they wait for each other on the
+event loop rather than in SQLite's busy handler; across processes ``BEGIN IMMEDIATE`` is retried
+with short sleeps that yield the loop. A ``write()`` unit of work never awaits real I/O between
+its ``BEGIN IMMEDIATE`` and its ``COMMIT``: it runs to completion in one step of the loop, which
+is why it can run on the loop at all (docs/decisions.md, "SQLite on the event loop"). Reads use
+separate connections in autocommit (WAL lets them run beside the writer).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +32,8 @@ from sqlalchemy import BigInteger, Integer, MetaData, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+
+from tessera import sql
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -78,27 +94,110 @@ def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
     return engine
 
 
+#: How long a writer waits for another process's write transaction before giving up.
+SQLITE_BUSY_SECONDS = 30.0
+
+
+def _open_sqlite(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=512)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    connection.execute("PRAGMA foreign_keys=ON")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
+
+
+async def _reset_pooled(connection: Any) -> None:
+    """Released to the pool: only an unfinished transaction needs undoing. Nothing here sets
+    session state (LISTEN, advisory locks, SET), so asyncpg's full reset would be a wasted round
+    trip on every request."""
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
 class Database:
-    """The process's connection pools and its unit of work."""
+    """The process's connections and its units of work (see the module docstring)."""
 
     def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10) -> None:
-        """``pool_size`` and ``max_overflow`` size the PostgreSQL pool of this process (SQLite's
-        pools are fixed: one writer, a few readers)."""
+        """``pool_size`` and ``max_overflow`` size the PostgreSQL pools of this process (SQLite's
+        connections are fixed: one writer and a few readers per process)."""
         self.url = async_url(url)
-        self.dialect = make_url(self.url).get_backend_name()
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        self._pool_size = pool_size
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(self.url, writer=True)
             self.read_engine = _sqlite_engine(self.url, writer=False)
+            self._sqlite_path = parsed.database or ":memory:"
         else:
             self.write_engine = create_async_engine(self.url, pool_size=pool_size, max_overflow=max_overflow)
             # Same pool; reads run in autocommit, saving the BEGIN and ROLLBACK round trips.
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._write_lock = asyncio.Lock()
+        self._sqlite_reader: sqlite3.Connection | None = None
+        self._sqlite_writer: sqlite3.Connection | None = None
+        self._pool: Any = None
+        self._pool_lock = asyncio.Lock()
 
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
+
+    # -- the hot paths: statements on the driver ------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[sql.Conn]:
+        """Short indexed reads in autocommit: each statement sees the latest committed data."""
+        if self.is_sqlite:
+            if self._sqlite_reader is None:
+                self._sqlite_reader = _open_sqlite(self._sqlite_path, busy_timeout_ms=1000)
+            yield sql.SqliteConn(self._sqlite_reader)
+            return
+        pool = await self._asyncpg_pool()
+        async with pool.acquire() as connection:
+            yield sql.AsyncpgConn(connection)
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[sql.Conn]:
+        """A write unit of work on the driver: commits when the block ends normally, rolls back on
+        any error. On SQLite the block must not await real I/O (see the module docstring)."""
+        if not self.is_sqlite:
+            pool = await self._asyncpg_pool()
+            async with pool.acquire() as connection, connection.transaction():
+                yield sql.AsyncpgConn(connection)
+            return
+        async with self._write_lock:
+            if self._sqlite_writer is None:
+                # A busy database answers at once (after 5 ms): the wait happens in _begin_immediate,
+                # on the loop, not inside SQLite with the loop blocked.
+                self._sqlite_writer = _open_sqlite(self._sqlite_path, busy_timeout_ms=5)
+            writer = self._sqlite_writer
+            await _begin_immediate(writer)
+            try:
+                yield sql.SqliteConn(writer)
+            except BaseException:
+                writer.execute("ROLLBACK")
+                raise
+            writer.execute("COMMIT")
+
+    async def _asyncpg_pool(self) -> Any:
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    import asyncpg
+
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn,
+                        min_size=0,
+                        max_size=self._pool_size,
+                        reset=_reset_pooled,
+                    )
+        return self._pool
+
+    # -- the cold paths: SQLAlchemy sessions ----------------------------------------------------
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -106,8 +205,12 @@ class Database:
 
         Routers return only after this block, so the commit happens before the response is sent.
         """
-        async with self._write_sessions() as session, session.begin():
-            yield session
+        if self.is_sqlite:
+            async with self._write_lock, self._write_sessions() as session, session.begin():
+                yield session
+        else:
+            async with self._write_sessions() as session, session.begin():
+                yield session
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -119,9 +222,30 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        for connection in (self._sqlite_reader, self._sqlite_writer):
+            if connection is not None:
+                connection.close()
+        self._sqlite_reader = self._sqlite_writer = None
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
         await self.write_engine.dispose()
         if self.is_sqlite:
             await self.read_engine.dispose()
+
+
+async def _begin_immediate(connection: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, waiting for another process's writer by sleeping on the event loop."""
+    delay, deadline = 0.001, time.monotonic() + SQLITE_BUSY_SECONDS
+    while True:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def insert_or_ignore(session: AsyncSession, model: Any, returning: Any = None) -> Any:

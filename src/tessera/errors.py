@@ -223,16 +223,38 @@ class InvalidPinCode(TesseraError):
     http_status = 403
 
 
-class RateLimited(TesseraError):
+class TransportError(TesseraError):
+    """Not a business answer but the request's own failure: both faces send its HTTP status
+    (the loyalty face answers business errors with HTTP 200)."""
+
+
+class RateLimited(TransportError):
     status_code = -429
     message = "Too many requests"
     http_status = 429
 
 
-class UnknownPath(TesseraError):
+class UnknownPath(TransportError):
     status_code = -404
     message = "Not found"
     http_status = 404
+
+
+class MethodNotAllowed(TransportError):
+    status_code = -405
+    message = "Method Not Allowed"
+    http_status = 405
+
+
+class InternalError(TransportError):
+    """Something unexpected failed; the log line with this request id says what."""
+
+    status_code = -500
+    message = "Internal error"
+    http_status = 500
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"Internal error; quote request id {request_id}", request_id=request_id)
 
 
 class PurchaseNotFound(TesseraError):

@@ -10,18 +10,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Request
-from fastapi.responses import JSONResponse, Response
-from starlette.convertors import Convertor, register_url_convertor
-from starlette.routing import Route
+from starlette.requests import Request
+from starlette.responses import Response
 
 from tessera import errors
 from tessera.db import Database, contains_nul
+from tessera.routing import ApiRoute, JsonResponse
 from tessera.secrets import fast_hash
 from tessera.tenancy import repository as tenancy_repository
 
@@ -60,10 +58,19 @@ class NotFound(errors.TesseraError):
     http_status = 404
 
 
-def error_response(error: errors.TesseraError) -> JSONResponse:
+def error_response(error: errors.TesseraError) -> JsonResponse:
     body: dict[str, Any] = {"error": error.text, "status_code": error.status_code, **error.extra}
     headers = {"WWW-Authenticate": 'Basic realm="tessera"'} if error.http_status == 401 else None
-    return JSONResponse(body, status_code=error.http_status, headers=headers)
+    return JsonResponse(body, status_code=error.http_status, headers=headers)
+
+
+class MessagingFace:
+    @staticmethod
+    def render_error(error: errors.TesseraError) -> Response:
+        return error_response(error)
+
+
+MESSAGING = MessagingFace()
 
 
 def api_key_from(request: Request) -> str | None:
@@ -105,9 +112,9 @@ class ApiKeyAuthenticator:
         now = time.monotonic()
         if cached is not None and cached[1] > now:
             return cached[0]
-        async with self._database.reading() as session:
-            found = await tenancy_repository.find_api_key(session, partner_id, key_hash)
-        if found is None:
+        async with self._database.read() as conn:
+            live = await tenancy_repository.api_key_is_live(conn, partner_id, key_hash)
+        if not live:
             raise Unauthorized()
         if len(self._cache) > 10_000:
             self._cache.clear()
@@ -135,42 +142,20 @@ async def json_body(request: Request, *, max_bytes: int = 1024 * 1024) -> Any:
     return parsed
 
 
-class _IdConvertor(Convertor[int]):
-    """A stored id: digits that fit a BIGINT. Anything else is an unknown path (a JSON 404), not
-    FastAPI's 422 body nor a database overflow."""
-
-    regex = "[0-9]{1,18}"
-
-    def convert(self, value: str) -> int:
-        return int(value)
-
-    def to_string(self, value: int) -> str:
-        return str(value)
-
-
-register_url_convertor("tessera_id", _IdConvertor())
-
-
 class MessagingRouter:
-    """Plain Starlette routes, each also answering with a trailing slash (eSputnik clients add
-    one). A handler is called as ``handler(request, partner, **path_params)`` with the partner its
-    API key names: FastAPI's dependency and validation layers cost about a quarter of an event's
-    time, and these handlers read and validate their bodies themselves.
-
-    Path parameters named ``*_id`` are ids (see ``_IdConvertor``).
-    """
+    """A handler is called as ``handler(request, partner, **path_params)`` with the partner its
+    API key names; handlers read and validate their bodies themselves. Path parameters named
+    ``{*_id}`` are ids (``tessera.routing``); every path also answers with a trailing slash."""
 
     def __init__(self) -> None:
-        self.routes: list[Route] = []
+        self.routes: list[ApiRoute] = []
 
     def route(self, path: str, methods: list[str]) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
                 return await handler(request, await partner_id(request), **request.path_params)
 
-            bare = re.sub(r"\{(\w+_id)\}", r"{\1:tessera_id}", path.rstrip("/"))
-            for variant in (bare, bare + "/"):
-                self.routes.append(Route(variant, endpoint, methods=methods))
+            self.routes.append(ApiRoute(path.rstrip("/"), frozenset(methods), endpoint, MESSAGING))
             return handler
 
         return register

@@ -12,14 +12,15 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
-from fastapi import Request
-from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
-from starlette.routing import Route
+from starlette.requests import Request
+from starlette.responses import Response
 
 from tessera import errors
 from tessera.db import Database, contains_nul
+from tessera.routing import ApiRoute, JsonResponse
 from tessera.tenancy.service import Authenticator, Caller
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on", "y", "t"})
@@ -98,11 +99,34 @@ class Params:
         return self._files.get(name)
 
 
+#: A urlencoded or JSON body is read into memory whole; files come as multipart, spooled to disk.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise errors.InvalidParameter("body", f"larger than {MAX_BODY_BYTES // (1024 * 1024)} MB")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise errors.InvalidParameter("body", f"larger than {MAX_BODY_BYTES // (1024 * 1024)} MB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _form_fields(raw: bytes) -> list[tuple[str, str]]:
+    return parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+
+
 async def read_params(request: Request) -> Params:
     values: dict[str, Any] = {}
     files: dict[str, UploadFile] = {}
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    if content_type == "application/x-www-form-urlencoded":
+        values.update(_form_fields(await _body(request)))
+    elif content_type == "multipart/form-data":
         # Starlette spools uploaded files to temporary files: a big upload is never held in memory.
         form = await request.form(max_part_size=16 * 1024 * 1024)
         for key, value in form.multi_items():
@@ -111,17 +135,19 @@ async def read_params(request: Request) -> Params:
             else:
                 values[key] = value
     elif content_type == "application/json":
-        body = await request.body()
+        body = await _body(request)
         if body.strip():
             try:
                 parsed = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deeply
                 raise errors.InvalidParameter("body", "not valid JSON") from None
             if not isinstance(parsed, dict):
                 raise errors.InvalidParameter("body", "not a JSON object")
             values.update(parsed)
     # The query string wins ties: a GET that repeats its query in the body reads each value once.
-    values.update(request.query_params.items())
+    query: bytes = request.scope["query_string"]
+    if query:
+        values.update(_form_fields(query))
     for name, value in values.items():
         if contains_nul(value):
             # PostgreSQL cannot store U+0000; refuse it here rather than fail in the database.
@@ -172,14 +198,23 @@ async def authenticate(request: Request, params: Params) -> Caller:
     return caller
 
 
-def ok(**payload: Any) -> JSONResponse:
-    return JSONResponse({"status": "ok", **payload})
+def ok(**payload: Any) -> JsonResponse:
+    return JsonResponse({"status": "ok", **payload})
 
 
-def error_response(error: errors.TesseraError) -> JSONResponse:
+def error_response(error: errors.TesseraError) -> JsonResponse:
     """Business errors are HTTP 200: SailPlay clients read the body, not the status line."""
-    status = error.http_status if isinstance(error, errors.RateLimited | errors.UnknownPath) else 200
-    return JSONResponse(error.body(), status_code=status)
+    status = error.http_status if isinstance(error, errors.TransportError) else 200
+    return JsonResponse(error.body(), status_code=status)
+
+
+class LoyaltyFace:
+    @staticmethod
+    def render_error(error: errors.TesseraError) -> Response:
+        return error_response(error)
+
+
+LOYALTY = LoyaltyFace()
 
 
 Handler = Callable[[Request, Params], Awaitable[Response]]
@@ -187,23 +222,16 @@ AuthedHandler = Callable[[Request, Params, Caller], Awaitable[Response]]
 
 
 class LoyaltyRouter:
-    """Registers each endpoint for GET and POST, with and without the trailing slash.
-
-    The routes are plain Starlette routes: a loyalty endpoint takes the request and parses its
-    own parameters (``Params``), so FastAPI's per-request dependency and validation machinery
-    would only add cost on the hottest paths.
-    """
+    """Registers each endpoint for GET and POST (``tessera.routing`` answers it with and without
+    the trailing slash). A loyalty endpoint takes the request and parses its own parameters
+    (``Params``)."""
 
     def __init__(self) -> None:
-        self.routes: list[Route] = []
+        self.routes: list[ApiRoute] = []
 
     def _add(self, paths: tuple[str, ...], endpoint: Callable[[Request], Awaitable[Response]]) -> None:
         for path in paths:
-            bare = path.rstrip("/")
-            for variant in (bare + "/", bare):
-                self.routes.append(
-                    Route(variant, endpoint, methods=["GET", "POST"], name=f"{endpoint.__name__}:{variant}")
-                )
+            self.routes.append(ApiRoute(path.rstrip("/"), frozenset({"GET", "POST"}), endpoint, LOYALTY))
 
     def public(self, *paths: str) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:

@@ -16,6 +16,7 @@ from tessera.customers.models import Customer
 from tessera.messaging import repository as messaging_repository
 from tessera.promocodes import repository as promocode_repository
 from tessera.purchases import repository as purchase_repository
+from tessera.sql import on_session
 from tessera.tenancy import repository as tenancy_repository
 
 router = APIRouter(include_in_schema=False)
@@ -31,7 +32,9 @@ async def lookup(page: Page = Depends(signed_in_page)) -> Response:
     codes, certificate, customers = [], None, []
     if query:
         async with page.database.reading() as session:
-            codes = list(await promocode_repository.find_by_number(session, page.partner_id, query))
+            codes = await promocode_repository.find_by_number(
+                await on_session(session), page.partner_id, query
+            )
             certificate = await certificate_repository.find(session, page.partner_id, query)
             seen: set[int] = set()
             for ref in customer_refs(query):

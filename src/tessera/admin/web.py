@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import FormData, UploadFile
 
 from tessera.admin import service
@@ -22,6 +23,7 @@ from tessera.admin.service import SignedIn
 from tessera.admin.throttle import MAX_FAILURES_PER_ADDRESS, SignInThrottle
 from tessera.config import Settings
 from tessera.db import Database
+from tessera.routing import MAX_ID_DIGITS
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "tessera_admin"
@@ -29,6 +31,22 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
 templates = Jinja2Templates(directory=HERE / "templates")
+
+
+class _IdConvertor(Convertor[int]):
+    """An id in an admin URL: digits that fit a BIGINT. Anything else is a 404 page, not a
+    database overflow."""
+
+    regex = f"[0-9]{{1,{MAX_ID_DIGITS}}}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("tessera_id", _IdConvertor())
 
 
 def _number(value: int | float | Decimal | None) -> str:

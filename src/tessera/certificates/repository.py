@@ -9,6 +9,7 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.certificates.models import Certificate, CertificateGroup
+from tessera.sql import Conn, Statement
 
 #: The guarded transitions are Core statements on the table: they are the hot path of `use`.
 CERTIFICATES = cast(Table, Certificate.__table__)
@@ -78,44 +79,41 @@ async def existing_numbers(session: AsyncSession, partner_id: int, numbers: Sequ
     return result.all()
 
 
-async def activate(
-    session: AsyncSession, partner_id: int, number: str, department_id: int, now: datetime
-) -> bool:
+# The guarded transitions run on the driver (tessera.sql): they are the hot path of `use`.
+_GUARD = (
+    "WHERE partner_id = :partner_id AND number = :number AND department_id = :department_id"
+    " AND used_at IS NULL AND deleted_at IS NULL"
+)
+_ACTIVATE = Statement(f"UPDATE certificates SET activated_at = :now {_GUARD} AND activated_at IS NULL")
+_USE = Statement(f"UPDATE certificates SET used_at = :now {_GUARD} AND activated_at IS NOT NULL")
+_LIFECYCLE = Statement(
+    "SELECT department_id, activated_at, used_at, deleted_at FROM certificates"
+    " WHERE partner_id = :partner_id AND number = :number"
+)
+
+
+async def activate(conn: Conn, partner_id: int, number: str, department_id: int, now: datetime) -> bool:
     """created → activated, only in the certificate's own department; one winner under concurrency."""
-    result = await session.execute(
-        update(CERTIFICATES)
-        .where(
-            Certificate.partner_id == partner_id,
-            Certificate.number == number,
-            Certificate.department_id == department_id,
-            Certificate.activated_at.is_(None),
-            Certificate.used_at.is_(None),
-            Certificate.deleted_at.is_(None),
-        )
-        .values(activated_at=now)
-        .returning(Certificate.id)
-        .execution_options(synchronize_session=False)
+    changed = await conn.execute(
+        _ACTIVATE, partner_id=partner_id, number=number, department_id=department_id, now=now
     )
-    return result.scalar_one_or_none() is not None
+    return changed > 0
 
 
-async def use(session: AsyncSession, partner_id: int, number: str, department_id: int, now: datetime) -> bool:
+async def use(conn: Conn, partner_id: int, number: str, department_id: int, now: datetime) -> bool:
     """activated → used, once: the guard ``used_at IS NULL`` lets exactly one request through."""
-    result = await session.execute(
-        update(CERTIFICATES)
-        .where(
-            Certificate.partner_id == partner_id,
-            Certificate.number == number,
-            Certificate.department_id == department_id,
-            Certificate.activated_at.is_not(None),
-            Certificate.used_at.is_(None),
-            Certificate.deleted_at.is_(None),
-        )
-        .values(used_at=now)
-        .returning(Certificate.id)
-        .execution_options(synchronize_session=False)
+    changed = await conn.execute(
+        _USE, partner_id=partner_id, number=number, department_id=department_id, now=now
     )
-    return result.scalar_one_or_none() is not None
+    return changed > 0
+
+
+async def lifecycle(conn: Conn, partner_id: int, number: str) -> tuple[int, bool, bool, bool] | None:
+    """(department id, activated, used, deleted) of the certificate with this number."""
+    row = await conn.fetchone(_LIFECYCLE, partner_id=partner_id, number=number)
+    if row is None:
+        return None
+    return int(row[0]), row[1] is not None, row[2] is not None, row[3] is not None
 
 
 async def delete(session: AsyncSession, partner_id: int, number: str, now: datetime) -> bool:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from fastapi import Request
-from fastapi.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response
 
 from tessera import errors
 from tessera.certificates import rules, service
@@ -96,8 +96,8 @@ async def status(request: Request, params: Params, caller: Caller) -> Response:
 async def activate(request: Request, params: Params, caller: Caller) -> Response:
     number = params.require("number")
     target_dep_id = params.require_integer("target_dep_id")
-    async with database(request).transaction() as session:
-        await service.activate(session, caller.partner_id, number, target_dep_id)
+    async with database(request).write() as conn:
+        await service.activate(conn, caller.partner_id, number, target_dep_id)
     return ok(activated=True)
 
 
@@ -105,8 +105,8 @@ async def activate(request: Request, params: Params, caller: Caller) -> Response
 async def use(request: Request, params: Params, caller: Caller) -> Response:
     number = params.require("number")
     target_dep_id = params.require_integer("target_dep_id")
-    async with database(request).transaction() as session:
-        await service.use(session, caller.partner_id, number, target_dep_id)
+    async with database(request).write() as conn:
+        await service.use(conn, caller.partner_id, number, target_dep_id)
     return ok(used=True)
 
 

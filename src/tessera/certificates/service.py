@@ -15,6 +15,7 @@ from tessera.certificates.rules import Transition
 from tessera.clock import utcnow
 from tessera.imports.bulk import Progress, import_numbers
 from tessera.imports.parsers import FileFormat
+from tessera.sql import Conn, on_session
 from tessera.tenancy import service as tenancy
 
 MAX_GROUP_NAME_LENGTH = 255
@@ -35,7 +36,7 @@ async def import_certificates(
     name = name.strip()
     if not name or len(name) > MAX_GROUP_NAME_LENGTH:
         raise errors.InvalidParameter("name", f"must be 1 to {MAX_GROUP_NAME_LENGTH} characters")
-    department_id = await tenancy.department_of_partner(session, partner_id, department_id)
+    department_id = await tenancy.department_of_partner(await on_session(session), partner_id, department_id)
     group = await repository.add_group(session, partner_id, department_id, name, value)
 
     async def existing(session: AsyncSession, numbers: Sequence[str]) -> Sequence[str]:
@@ -69,30 +70,33 @@ async def status(session: AsyncSession, partner_id: int, number: str) -> tuple[C
 
 
 async def _transition(
-    session: AsyncSession, partner_id: int, number: str, target_dep_id: int, transition: Transition
+    conn: Conn, partner_id: int, number: str, target_dep_id: int, transition: Transition
 ) -> None:
     move = repository.activate if transition is Transition.ACTIVATE else repository.use
     # The guarded UPDATE goes first: a certificate of this partner whose department is
     # target_dep_id proves that department is the partner's, so the happy path is one statement.
-    if await move(session, partner_id, number, target_dep_id, utcnow()):
+    if await move(conn, partner_id, number, target_dep_id, utcnow()):
         return
-    department_id = await tenancy.department_of_partner(session, partner_id, target_dep_id)
-    certificate, _ = await status(session, partner_id, number)
+    department_id = await tenancy.department_of_partner(conn, partner_id, target_dep_id)
+    found = await repository.lifecycle(conn, partner_id, number)
+    if found is None:
+        raise errors.CertificateNotFound()
+    certificate_department_id, activated, used, deleted = found
     raise rules.refusal(
         transition,
-        same_department=certificate.department_id == department_id,
-        activated=certificate.activated_at is not None,
-        used=certificate.used_at is not None,
-        deleted=certificate.deleted_at is not None,
+        same_department=certificate_department_id == department_id,
+        activated=activated,
+        used=used,
+        deleted=deleted,
     )
 
 
-async def activate(session: AsyncSession, partner_id: int, number: str, target_dep_id: int) -> None:
-    await _transition(session, partner_id, number, target_dep_id, Transition.ACTIVATE)
+async def activate(conn: Conn, partner_id: int, number: str, target_dep_id: int) -> None:
+    await _transition(conn, partner_id, number, target_dep_id, Transition.ACTIVATE)
 
 
-async def use(session: AsyncSession, partner_id: int, number: str, target_dep_id: int) -> None:
-    await _transition(session, partner_id, number, target_dep_id, Transition.USE)
+async def use(conn: Conn, partner_id: int, number: str, target_dep_id: int) -> None:
+    await _transition(conn, partner_id, number, target_dep_id, Transition.USE)
 
 
 async def delete(session: AsyncSession, partner_id: int, number: str) -> Certificate:

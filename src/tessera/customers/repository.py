@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.customers.identifiers import CustomerRef, IdentifierKind
 from tessera.customers.models import Customer, CustomerTag, Tag
-from tessera.db import insert_or_ignore
+from tessera.sql import Conn, Statement
 
 _COLUMNS = {
     IdentifierKind.PHONE: Customer.phone,
@@ -24,13 +24,16 @@ async def find(session: AsyncSession, partner_id: int, ref: CustomerRef) -> Cust
     )
 
 
-async def find_id(session: AsyncSession, partner_id: int, ref: CustomerRef) -> int | None:
-    # Core on the table: every issue and activation starts with this look-up.
-    table = cast(Table, Customer.__table__)
-    column = table.c[_COLUMNS[ref.kind].key]
-    return await session.scalar(
-        select(table.c.id).where(table.c.partner_id == partner_id, column == ref.value)
-    )
+_FIND_ID = {
+    kind: Statement(f"SELECT id FROM customers WHERE partner_id = :partner_id AND {column.key} = :value")
+    for kind, column in _COLUMNS.items()
+}
+
+
+async def find_id(conn: Conn, partner_id: int, ref: CustomerRef) -> int | None:
+    # On the driver: every issue and activation starts with this look-up.
+    customer_id = await conn.fetchval(_FIND_ID[ref.kind], partner_id=partner_id, value=ref.value)
+    return int(customer_id) if customer_id is not None else None
 
 
 async def get(session: AsyncSession, partner_id: int, customer_id: int) -> Customer | None:
@@ -46,48 +49,35 @@ async def add(session: AsyncSession, partner_id: int, fields: dict[str, Any]) ->
     return customer
 
 
-async def ensure_tags(session: AsyncSession, partner_id: int, names: Sequence[str]) -> dict[str, int]:
-    """Tag ids by name, creating the missing tags (concurrent creators both succeed).
+_TAG_ID = Statement("SELECT id FROM tags WHERE partner_id = :partner_id AND name = :name")
+_ADD_TAG = Statement(
+    "INSERT INTO tags (partner_id, name, created_at) VALUES (:partner_id, :name, :now) ON CONFLICT DO NOTHING"
+)
+_ADD_CUSTOMER_TAG = Statement(
+    "INSERT INTO customer_tags (partner_id, customer_id, tag_id, added_at)"
+    " VALUES (:partner_id, :customer_id, :tag_id, :now) ON CONFLICT DO NOTHING"
+)
 
-    Tags are never deleted (only taken off customers), so the id of a tag that already existed
-    is remembered on the pooled connection: activation tags a customer on every call. A tag this
-    transaction creates is not remembered, since the transaction may still roll back.
-    """
-    connection = await session.connection()
-    known: dict[tuple[int, str], int] = connection.info.setdefault("tag_ids", {})
-    found = {name: known[(partner_id, name)] for name in names if (partner_id, name) in known}
-    missing = [name for name in names if name not in found]
-    if missing:
-        existing = await _tag_ids(session, partner_id, missing)
-        if len(known) < 10_000:
-            known.update({(partner_id, name): tag_id for name, tag_id in existing.items()})
-        found.update(existing)
-        created = [name for name in missing if name not in existing]
-        if created:
-            await session.execute(
-                insert_or_ignore(session, Tag.__table__),
-                [{"partner_id": partner_id, "name": n} for n in created],
-            )
-            found.update(await _tag_ids(session, partner_id, created))
+
+async def ensure_tags(conn: Conn, partner_id: int, names: Sequence[str], now: datetime) -> dict[str, int]:
+    """Tag ids by name, creating the missing tags (concurrent creators both succeed: the second
+    one's insert does nothing, and its read then sees the first one's tag)."""
+    found: dict[str, int] = {}
+    for name in names:
+        tag_id = await conn.fetchval(_TAG_ID, partner_id=partner_id, name=name)
+        if tag_id is None:
+            await conn.execute(_ADD_TAG, partner_id=partner_id, name=name, now=now)
+            tag_id = await conn.fetchval(_TAG_ID, partner_id=partner_id, name=name)
+        found[name] = int(tag_id)
     return found
 
 
-async def _tag_ids(session: AsyncSession, partner_id: int, names: Sequence[str]) -> dict[str, int]:
-    rows = await session.execute(
-        select(Tag.name, Tag.id).where(Tag.partner_id == partner_id, Tag.name.in_(names))
-    )
-    return {name: tag_id for name, tag_id in rows}
-
-
-async def add_customer_tag(
-    session: AsyncSession, partner_id: int, customer_id: int, tag_id: int, now: datetime
-) -> bool:
+async def add_customer_tag(conn: Conn, partner_id: int, customer_id: int, tag_id: int, now: datetime) -> bool:
     """True when the customer did not have the tag yet; the unique key settles concurrent adds."""
-    result = await session.execute(
-        insert_or_ignore(session, CustomerTag.__table__),
-        {"partner_id": partner_id, "customer_id": customer_id, "tag_id": tag_id, "added_at": now},
+    added = await conn.execute(
+        _ADD_CUSTOMER_TAG, partner_id=partner_id, customer_id=customer_id, tag_id=tag_id, now=now
     )
-    return bool(getattr(result, "rowcount", 0))
+    return added > 0
 
 
 async def customer_tags(

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from fastapi import Request
-from fastapi.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response
 
 from tessera.clock import isoformat
 from tessera.customers import service
 from tessera.customers.identifiers import CustomerRef, customer_ref
 from tessera.customers.schemas import sailplay_user
 from tessera.sailplay import LoyaltyRouter, Params, database, ok
+from tessera.sql import on_session
 from tessera.tenancy.service import Caller
 
 loyalty = LoyaltyRouter()
@@ -51,9 +52,9 @@ async def user_info(request: Request, params: Params, caller: Caller) -> Respons
 async def add_tags(request: Request, params: Params, caller: Caller) -> Response:
     ref = ref_from(params)
     names = service.parse_tag_names(params.require("tags"))
-    async with database(request).transaction() as session:
-        customer_id = await service.get_id(session, caller.partner_id, ref)
-        await service.add_tags(session, caller.partner_id, customer_id, names)
+    async with database(request).write() as conn:
+        customer_id = await service.get_id(conn, caller.partner_id, ref)
+        await service.add_tags(conn, caller.partner_id, customer_id, names)
     return ok()
 
 
@@ -61,7 +62,7 @@ async def add_tags(request: Request, params: Params, caller: Caller) -> Response
 async def list_tags(request: Request, params: Params, caller: Caller) -> Response:
     ref = ref_from(params)
     async with database(request).reading() as session:
-        customer_id = await service.get_id(session, caller.partner_id, ref)
+        customer_id = await service.get_id(await on_session(session), caller.partner_id, ref)
         tags = await service.list_tags(session, caller.partner_id, customer_id)
     return ok(tags=[{"name": name, "added_date": isoformat(added)} for name, added in tags])
 
@@ -71,6 +72,6 @@ async def delete_tags(request: Request, params: Params, caller: Caller) -> Respo
     ref = ref_from(params)
     names = service.parse_tag_names(params.require("tags"))
     async with database(request).transaction() as session:
-        customer_id = await service.get_id(session, caller.partner_id, ref)
+        customer_id = await service.get_id(await on_session(session), caller.partner_id, ref)
         deleted = await service.delete_tags(session, caller.partner_id, customer_id, names)
     return ok(deleted_count=deleted)

@@ -22,6 +22,7 @@ from tessera.customers.identifiers import (
 )
 from tessera.customers.models import Customer
 from tessera.messaging import triggers
+from tessera.sql import Conn
 
 MAX_TAG_LENGTH = 255
 PROFILE_FIELDS = ("first_name", "last_name", "middle_name", "birth_date", "sex")
@@ -146,8 +147,8 @@ async def get(session: AsyncSession, partner_id: int, ref: CustomerRef) -> Custo
     return customer
 
 
-async def get_id(session: AsyncSession, partner_id: int, ref: CustomerRef) -> int:
-    customer_id = await repository.find_id(session, partner_id, ref)
+async def get_id(conn: Conn, partner_id: int, ref: CustomerRef) -> int:
+    customer_id = await repository.find_id(conn, partner_id, ref)
     if customer_id is None:
         raise errors.CustomerNotFound()
     return customer_id
@@ -165,7 +166,7 @@ def parse_tag_names(raw: str) -> list[str]:
 
 
 async def add_tags(
-    session: AsyncSession,
+    conn: Conn,
     partner_id: int,
     customer_id: int,
     names: Sequence[str],
@@ -173,12 +174,12 @@ async def add_tags(
 ) -> list[str]:
     """Gives the customer these tags and starts the workflows of those new to them (returned)."""
     now = now or utcnow()
-    tag_ids = await repository.ensure_tags(session, partner_id, names)
+    tag_ids = await repository.ensure_tags(conn, partner_id, names, now)
     added = []
     for name in names:
-        if await repository.add_customer_tag(session, partner_id, customer_id, tag_ids[name], now):
+        if await repository.add_customer_tag(conn, partner_id, customer_id, tag_ids[name], now):
             added.append(name)
-    await triggers.tags_added(session, partner_id, customer_id, added)
+    await triggers.tags_added(conn, partner_id, customer_id, added)
     return added
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
-from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
 
 from tessera import errors
 from tessera.customers import repository as customers_repository
@@ -22,7 +22,9 @@ from tessera.customers.models import Customer
 from tessera.esputnik import BadRequest, MessagingRouter, NotFound, json_body
 from tessera.messaging import triggers
 from tessera.messaging.schemas import validated
+from tessera.routing import JsonResponse
 from tessera.sailplay import database
+from tessera.sql import on_session
 
 contacts = MessagingRouter()
 
@@ -102,41 +104,42 @@ async def _contact(session: AsyncSession, partner: int, contact_id: int) -> Cust
 
 
 @contacts.route("/api/v1/contact", ["POST"])
-async def add_contact(request: Request, partner: int) -> JSONResponse:
+async def add_contact(request: Request, partner: int) -> JsonResponse:
     contact = validated(ContactIn, await json_body(request))
     async with database(request).transaction() as session:
         customer = await _save(session, partner, contact)
-    return JSONResponse({"id": customer.id})
+    return JsonResponse({"id": customer.id})
 
 
 @contacts.route("/api/v1/contact/subscribe", ["POST"])
-async def subscribe(request: Request, partner: int) -> JSONResponse:
+async def subscribe(request: Request, partner: int) -> JsonResponse:
     body = await json_body(request)
     contact = validated(ContactIn, body.get("contact", body) if isinstance(body, dict) else body)
     async with database(request).transaction() as session:
+        conn = await on_session(session)
         known = [
-            await customers_repository.find_id(session, partner, ref) for ref in contact_input(contact).refs()
+            await customers_repository.find_id(conn, partner, ref) for ref in contact_input(contact).refs()
         ]
         customer = await _save(session, partner, contact)
         # eSputnik: subscribeFromApi for a new contact, subscribeUpdateFromApi for a known one.
         key = "subscribeUpdateFromApi" if any(known) else "subscribeFromApi"
         params = {"ContactId": customer.id, "EmailAddress": customer.email, "Phone": customer.phone}
-        await triggers.record_event(session, partner, key, str(customer.id), params, customer_id=customer.id)
-    return JSONResponse({"id": customer.id})
+        await triggers.record_event(conn, partner, key, str(customer.id), params, customer_id=customer.id)
+    return JsonResponse({"id": customer.id})
 
 
 @contacts.route("/api/v1/contacts", ["POST"])
-async def add_contacts(request: Request, partner: int) -> JSONResponse:
+async def add_contacts(request: Request, partner: int) -> JsonResponse:
     body = validated(ContactsIn, await json_body(request, max_bytes=20 * 1024 * 1024))
     if body.dedupeOn not in ("email", "sms", "externalCustomerId"):
         raise BadRequest("dedupeOn is email, sms or externalCustomerId", field="dedupeOn")
     async with database(request).transaction() as session:
         saved = [await _save(session, partner, contact) for contact in body.contacts]
-    return JSONResponse({"results": [{"id": c.id} for c in saved]})
+    return JsonResponse({"results": [{"id": c.id} for c in saved]})
 
 
 @contacts.route("/api/v1/contacts", ["GET"])
-async def search_contacts(request: Request, partner: int) -> JSONResponse:
+async def search_contacts(request: Request, partner: int) -> JsonResponse:
     query = request.query_params
     if not (query.get("email") or query.get("sms") or query.get("externalCustomerId")):
         raise BadRequest("search by email, sms or externalCustomerId", field="email")
@@ -148,18 +151,18 @@ async def search_contacts(request: Request, partner: int) -> JSONResponse:
         raise BadRequest(error.text, field=field) from None
     async with database(request).reading() as session:
         customer = await customers_repository.find(session, partner, ref)
-    return JSONResponse([contact_out(customer)] if customer else [])
+    return JsonResponse([contact_out(customer)] if customer else [])
 
 
 @contacts.route("/api/v1/contact/{contact_id}", ["GET"])
-async def get_contact(request: Request, partner: int, contact_id: int) -> JSONResponse:
+async def get_contact(request: Request, partner: int, contact_id: int) -> JsonResponse:
     async with database(request).reading() as session:
         customer = await _contact(session, partner, contact_id)
-    return JSONResponse(contact_out(customer))
+    return JsonResponse(contact_out(customer))
 
 
 @contacts.route("/api/v1/contact/{contact_id}", ["PUT"])
-async def replace_contact(request: Request, partner: int, contact_id: int) -> JSONResponse:
+async def replace_contact(request: Request, partner: int, contact_id: int) -> JsonResponse:
     contact = validated(ContactIn, await json_body(request))
     data = contact_input(contact)
     async with database(request).transaction() as session:
@@ -173,7 +176,7 @@ async def replace_contact(request: Request, partner: int, contact_id: int) -> JS
         customer.email, customer.phone, customer.origin_user_id = data.email, data.phone, data.origin_user_id
         customer.first_name, customer.last_name = data.first_name, data.last_name
         await session.flush()
-    return JSONResponse(contact_out(customer))
+    return JsonResponse(contact_out(customer))
 
 
 async def _erase(session: AsyncSession, partner: int, customer: Customer) -> None:

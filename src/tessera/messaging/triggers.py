@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from tessera.clock import utcnow
 from tessera.messaging import repository
+from tessera.sql import Conn
 
 
 async def record_event(
-    session: AsyncSession,
+    conn: Conn,
     partner_id: int,
     key: str,
     key_value: str,
@@ -25,10 +24,10 @@ async def record_event(
     customer_id: int | None = None,
 ) -> int:
     now = utcnow()
-    event_id = await repository.add_event(session, partner_id, key, key_value, params, now)
-    workflows = await repository.workflows_triggered_by(session, partner_id, event=key)
+    event_id = await repository.add_event(conn, partner_id, key, key_value, params, now)
+    workflows = await repository.workflows_triggered_by(conn, partner_id, event=key)
     await repository.add_runs(
-        session,
+        conn,
         [
             {
                 "partner_id": partner_id,
@@ -36,36 +35,30 @@ async def record_event(
                 "customer_id": customer_id,
                 "event_id": event_id,
                 "data": dict(params),
-                "available_at": now,
-                "status": "active",
-                "step_index": 0,
-                "attempts": 0,
             }
             for workflow_id, _ in workflows
         ],
+        now,
     )
     return event_id
 
 
-async def tags_added(session: AsyncSession, partner_id: int, customer_id: int, tags: Sequence[str]) -> None:
+async def tags_added(conn: Conn, partner_id: int, customer_id: int, tags: Sequence[str]) -> None:
     """Starts every enabled workflow triggered by one of these tags, which the customer just got."""
     if not tags:
         return
-    now = utcnow()
-    workflows = await repository.workflows_triggered_by(session, partner_id, tags=tags)
+    workflows = await repository.workflows_triggered_by(conn, partner_id, tags=tags)
     await repository.add_runs(
-        session,
+        conn,
         [
             {
                 "partner_id": partner_id,
                 "workflow_id": workflow_id,
                 "customer_id": customer_id,
+                "event_id": None,
                 "data": {"tag": trigger_tag},
-                "available_at": now,
-                "status": "active",
-                "step_index": 0,
-                "attempts": 0,
             }
             for workflow_id, trigger_tag in workflows
         ],
+        utcnow(),
     )

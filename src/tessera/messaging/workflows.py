@@ -25,6 +25,7 @@ from tessera.messaging.contacts import contact_from
 from tessera.messaging.models import WorkflowRun
 from tessera.messaging.schemas import WorkflowStep, parse_steps
 from tessera.promocodes import service as promocodes
+from tessera.sql import on_session
 
 
 class StepFailed(Exception):
@@ -70,7 +71,7 @@ class WorkflowEngine:
         if step.type == "issue_promocode":
             customer_id = await self._customer(session, run)
             code, _ = await promocodes.issue_to_customer(
-                session, run.partner_id, customer_id, step.group or ""
+                await on_session(session), run.partner_id, customer_id, step.group or ""
             )
             data[step.as_ or "code"] = code.number
             values.update(customer_id=customer_id, data=data)
@@ -78,7 +79,7 @@ class WorkflowEngine:
             await self._send(session, run, step, data)
         elif step.type == "add_tag":
             customer_id = await self._customer(session, run)
-            await customers.add_tags(session, run.partner_id, customer_id, [step.tag or ""])
+            await customers.add_tags(await on_session(session), run.partner_id, customer_id, [step.tag or ""])
             values.update(customer_id=customer_id)
         elif step.type == "wait":
             values.update(available_at=utcnow() + timedelta(seconds=step.seconds or 0), locked_until=None)

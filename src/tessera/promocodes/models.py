@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -107,3 +108,41 @@ class PromocodeActivation(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
     activated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    """A group as the hot paths read it (``repository``, on the driver): the columns, no ORM."""
+
+    id: int
+    partner_id: int
+    name: str
+    group_type: int
+    apply_items_once: bool
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    discount_type: str | None
+    discount_value: Decimal | None
+    discount_skus: list[Any] | None
+    min_cart_total: Decimal | None
+    low_stock_warning: int | None
+    low_stock_alarm: int | None
+    low_stock_level: int
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRow:
+    """A promo code as the hot paths read it: the columns, no ORM."""
+
+    id: int
+    partner_id: int
+    group_id: int
+    number: str
+    state: int
+    customer_id: int | None
+    receipt_date: datetime | None
+    activated_at: datetime | None
+    applied_times: int
+    date_of_use: datetime | None
+    expires_at: datetime | None

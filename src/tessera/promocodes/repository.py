@@ -2,150 +2,240 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Table, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.customers.models import Customer
-from tessera.db import insert_or_ignore
-from tessera.promocodes.models import CodeState, Promocode, PromocodeActivation, PromocodeGroup
+from tessera.promocodes.models import (
+    CodeRow,
+    CodeState,
+    GroupRow,
+    Promocode,
+    PromocodeActivation,
+    PromocodeGroup,
+)
+from tessera.sql import Conn, Statement, as_datetime, as_decimal, as_json
 
 CODES = cast(Table, Promocode.__table__)
 GROUPS = cast(Table, PromocodeGroup.__table__)
 ACTIVATIONS = cast(Table, PromocodeActivation.__table__)
 
-# The hot paths' statements are built once, with bound parameters: building a statement costs
-# more than running it (SQLAlchemy then reuses its compiled form from the cache).
-_GROUP_BY_NAME = select(GROUPS).where(
-    GROUPS.c.partner_id == bindparam("partner_id"), GROUPS.c.name == bindparam("name")
+# The hot paths run on the driver (tessera.sql). The code states are written into the SQL as
+# literals: a partial index (ix_promocodes_available, WHERE state = 1) is usable only when the
+# query's own condition is a literal the planner can match, not a bound parameter.
+AVAILABLE, ISSUED = int(CodeState.AVAILABLE), int(CodeState.ISSUED)
+_GROUP_COLUMNS = (
+    "id, partner_id, name, group_type, apply_items_once, enabled, created_at, updated_at, discount_type,"
+    " discount_value, discount_skus, min_cart_total, low_stock_warning, low_stock_alarm, low_stock_level"
 )
-_GROUP_AND_CODE = (
-    select(GROUPS, CODES)
-    .select_from(
-        GROUPS.outerjoin(
-            CODES,
-            # partner_id in the join lets the code be found through its unique (partner_id, number,
-            # group_id) index; without it the database walks the whole group.
-            and_(
-                CODES.c.partner_id == GROUPS.c.partner_id,
-                CODES.c.number == bindparam("number"),
-                CODES.c.group_id == GROUPS.c.id,
-            ),
-        )
-    )
-    .where(GROUPS.c.partner_id == bindparam("partner_id"), GROUPS.c.name == bindparam("name"))
+_CODE_COLUMNS = (
+    "id, partner_id, group_id, number, state, customer_id, receipt_date, activated_at, applied_times,"
+    " date_of_use, expires_at"
 )
-_FREE_CODE = (
-    select(CODES.c.id)
-    .where(
-        CODES.c.group_id == bindparam("p_group_id"),
-        CODES.c.state == CodeState.AVAILABLE,
-        or_(CODES.c.expires_at.is_(None), CODES.c.expires_at > bindparam("p_now")),
-    )
-    .order_by(CODES.c.id)
-    .limit(1)
-    .with_for_update(skip_locked=True)
-    .scalar_subquery()
-)
-_CLAIM = (
-    update(CODES)
-    .where(
-        CODES.c.id == _FREE_CODE,
-        CODES.c.partner_id == bindparam("p_partner_id"),
-        CODES.c.state == CodeState.AVAILABLE,
-    )
-    .values(state=CodeState.ISSUED, customer_id=bindparam("p_customer_id"), receipt_date=bindparam("p_now"))
-    .returning(*CODES.c)
-)
-_ACTIVATE_SINGLE_USE = (
-    update(CODES)
-    .where(
-        CODES.c.id == bindparam("p_code_id"),
-        CODES.c.activated_at.is_(None),
-        or_(CODES.c.customer_id.is_(None), CODES.c.customer_id == bindparam("p_customer_id")),
-    )
-    .values(
-        activated_at=bindparam("p_now"),
-        customer_id=bindparam("p_customer_id"),
-        receipt_date=func.coalesce(CODES.c.receipt_date, bindparam("p_now")),
-        state=case((CODES.c.state == CodeState.AVAILABLE, CodeState.ISSUED), else_=CODES.c.state),
-    )
-    .returning(CODES.c.state)
-)
-_CODES_BY_NUMBER = (
-    select(CODES, GROUPS)
-    .join(GROUPS, GROUPS.c.id == CODES.c.group_id)
-    .where(CODES.c.partner_id == bindparam("partner_id"), CODES.c.number == bindparam("number"))
-    .order_by(CODES.c.group_id)
-)
+GROUP_WIDTH, CODE_WIDTH = len(_GROUP_COLUMNS.split(",")), len(_CODE_COLUMNS.split(","))
 
 
-_CUSTOMERS = cast(Table, Customer.__table__)
+def _prefixed(columns: str, alias: str) -> str:
+    return ", ".join(f"{alias}.{column.strip()}" for column in columns.split(","))
+
+
+_G, _P = _prefixed(_GROUP_COLUMNS, "g"), _prefixed(_CODE_COLUMNS, "p")
+
+_GROUP_BY_NAME = Statement(
+    f"SELECT {_GROUP_COLUMNS} FROM promocode_groups WHERE partner_id = :partner_id AND name = :name"
+)
 #: The group by name and, in the same read, the id of the customer an identifier names.
 _GROUP_WITH_CUSTOMER = {
-    column: select(
-        GROUPS,
-        select(_CUSTOMERS.c.id)
-        .where(_CUSTOMERS.c.partner_id == bindparam("partner_id"), _CUSTOMERS.c[column] == bindparam("value"))
-        .scalar_subquery()
-        .label("customer_id_found"),
-    ).where(GROUPS.c.partner_id == bindparam("partner_id"), GROUPS.c.name == bindparam("name"))
+    column: Statement(
+        f"SELECT {_G}, (SELECT c.id FROM customers c"
+        f" WHERE c.partner_id = :partner_id AND c.{column} = :value)"
+        " FROM promocode_groups g WHERE g.partner_id = :partner_id AND g.name = :name"
+    )
     for column in ("phone", "email", "origin_user_id")
 }
+# partner_id in the join lets the code be found through its unique (partner_id, number, group_id)
+# index; without it the database walks the whole group.
+_GROUP_AND_CODE = Statement(
+    f"SELECT {_G}, {_P} FROM promocode_groups g"
+    " LEFT JOIN promocodes p ON p.partner_id = g.partner_id AND p.number = :number AND p.group_id = g.id"
+    " WHERE g.partner_id = :partner_id AND g.name = :name"
+)
+_CODES_BY_NUMBER = Statement(
+    f"SELECT {_P}, {_G} FROM promocodes p JOIN promocode_groups g ON g.id = p.group_id"
+    " WHERE p.partner_id = :partner_id AND p.number = :number ORDER BY p.group_id"
+)
+_CLAIM_SQL = (
+    f"UPDATE promocodes SET state = {ISSUED}, customer_id = :customer_id, receipt_date = :now"
+    " WHERE id = (SELECT id FROM promocodes"
+    f"            WHERE group_id = :group_id AND state = {AVAILABLE}"
+    "              AND (expires_at IS NULL OR expires_at > :now)"
+    "            ORDER BY id LIMIT 1{lock})"
+    f" AND partner_id = :partner_id AND state = {AVAILABLE}"
+    f" RETURNING {_CODE_COLUMNS}"
+)
+_CLAIM = Statement(
+    _CLAIM_SQL.replace("{lock}", ""), postgresql=_CLAIM_SQL.replace("{lock}", " FOR UPDATE SKIP LOCKED")
+)
+_ACTIVATE_SINGLE_USE = Statement(
+    "UPDATE promocodes SET activated_at = :now, customer_id = :customer_id,"
+    " receipt_date = coalesce(receipt_date, :now),"
+    f" state = CASE WHEN state = {AVAILABLE} THEN {ISSUED} ELSE state END"
+    " WHERE id = :code_id AND activated_at IS NULL AND (customer_id IS NULL OR customer_id = :customer_id)"
+    " RETURNING state"
+)
+_MARK_ISSUED = Statement(
+    f"UPDATE promocodes SET state = {ISSUED}, receipt_date = :now WHERE id = :code_id AND state = {AVAILABLE}"
+)
+_STATE_OF = Statement("SELECT state FROM promocodes WHERE id = :code_id")
+_RECORD_ACTIVATION = Statement(
+    "INSERT INTO promocode_activations (partner_id, promocode_id, customer_id, department_id, activated_at)"
+    " VALUES (:partner_id, :code_id, :customer_id, :department_id, :now) ON CONFLICT DO NOTHING"
+)
+_COUNT_AVAILABLE_UP_TO = Statement(
+    "SELECT count(*) FROM (SELECT id FROM promocodes"
+    f" WHERE group_id = :group_id AND state = {AVAILABLE} LIMIT :limit) AS free"
+)
+_RAISE_LOW_STOCK_LEVEL = Statement(
+    "UPDATE promocode_groups SET low_stock_level = :level WHERE id = :group_id AND low_stock_level < :level"
+)
 
 
-def _columns_of(row: Sequence[object], *tables: Table) -> list[dict[str, object]]:
-    """A joined Core row as one column-name → value dict per table, in the order selected."""
-    values, offset = [], 0
-    for table in tables:
-        width = len(table.c)
-        values.append(dict(zip(table.c.keys(), row[offset : offset + width], strict=True)))
-        offset += width
-    return values
+def group_row(row: Sequence[Any], at: int = 0) -> GroupRow:
+    return GroupRow(
+        int(row[at]),
+        int(row[at + 1]),
+        row[at + 2],
+        int(row[at + 3]),
+        bool(row[at + 4]),
+        bool(row[at + 5]),
+        as_datetime(row[at + 6]),  # type: ignore[arg-type]
+        as_datetime(row[at + 7]),  # type: ignore[arg-type]
+        row[at + 8],
+        as_decimal(row[at + 9]),
+        as_json(row[at + 10]),
+        as_decimal(row[at + 11]),
+        row[at + 12],
+        row[at + 13],
+        int(row[at + 14]),
+    )
+
+
+def code_row(row: Sequence[Any], at: int = 0) -> CodeRow:
+    return CodeRow(
+        int(row[at]),
+        int(row[at + 1]),
+        int(row[at + 2]),
+        row[at + 3],
+        int(row[at + 4]),
+        row[at + 5],
+        as_datetime(row[at + 6]),
+        as_datetime(row[at + 7]),
+        int(row[at + 8]),
+        as_datetime(row[at + 9]),
+        as_datetime(row[at + 10]),
+    )
+
+
+async def read_group_by_name(conn: Conn, partner_id: int, name: str) -> GroupRow | None:
+    row = await conn.fetchone(_GROUP_BY_NAME, partner_id=partner_id, name=name)
+    return group_row(row) if row is not None else None
+
+
+async def group_with_customer(
+    conn: Conn, partner_id: int, group_name: str, identifier: str, value: str
+) -> tuple[GroupRow, int | None] | None:
+    """The named group and the id of the customer ``identifier = value`` names, in one read.
+
+    None when there is no such group; the id is None when there is no such customer.
+    """
+    row = await conn.fetchone(
+        _GROUP_WITH_CUSTOMER[identifier], partner_id=partner_id, name=group_name, value=value
+    )
+    if row is None:
+        return None
+    customer_id = row[GROUP_WIDTH]
+    return group_row(row), int(customer_id) if customer_id is not None else None
+
+
+async def group_and_code(
+    conn: Conn, partner_id: int, group_name: str, number: str
+) -> tuple[GroupRow, CodeRow | None] | None:
+    """The named group and its code with this number, in one read (None: no such group)."""
+    row = await conn.fetchone(_GROUP_AND_CODE, partner_id=partner_id, name=group_name, number=number)
+    if row is None:
+        return None
+    code = code_row(row, GROUP_WIDTH) if row[GROUP_WIDTH] is not None else None
+    return group_row(row), code
+
+
+async def find_by_number(conn: Conn, partner_id: int, number: str) -> list[tuple[CodeRow, GroupRow]]:
+    rows = await conn.fetchall(_CODES_BY_NUMBER, partner_id=partner_id, number=number)
+    return [(code_row(row), group_row(row, CODE_WIDTH)) for row in rows]
+
+
+async def claim_next_available(
+    conn: Conn, partner_id: int, group_id: int, customer_id: int, now: datetime
+) -> CodeRow | None:
+    """Hands the group's next free code to the customer, in one statement.
+
+    PostgreSQL: the subquery locks one free row and skips rows other issuers hold, so concurrent
+    issuers never wait on each other or take the same code; the outer ``state = 1`` re-checks
+    the row after the lock. SQLite: ``BEGIN IMMEDIATE`` already makes writers take turns.
+    """
+    row = await conn.fetchone(
+        _CLAIM, group_id=group_id, partner_id=partner_id, customer_id=customer_id, now=now
+    )
+    return code_row(row) if row is not None else None
+
+
+async def activate_single_use(conn: Conn, code_id: int, customer_id: int, now: datetime) -> int | None:
+    """Marks a single-use code activated by this customer; None when someone got there first.
+
+    One guarded UPDATE: it succeeds only while ``activated_at`` is empty and the code is free or
+    was issued to this same customer, so concurrent activations have exactly one winner.
+    Returns the code's state afterwards.
+    """
+    state = await conn.fetchval(_ACTIVATE_SINGLE_USE, code_id=code_id, customer_id=customer_id, now=now)
+    return int(state) if state is not None else None
+
+
+async def mark_issued(conn: Conn, code_id: int, now: datetime) -> int:
+    """A multi-use code leaves the free pool on its first activation. Returns its state."""
+    await conn.execute(_MARK_ISSUED, code_id=code_id, now=now)
+    return int(await conn.fetchval(_STATE_OF, code_id=code_id) or 0)
+
+
+async def record_activation(
+    conn: Conn, partner_id: int, code_id: int, customer_id: int, department_id: int, now: datetime
+) -> bool:
+    """False when this customer had already activated this code (the unique key says so)."""
+    added = await conn.execute(
+        _RECORD_ACTIVATION,
+        partner_id=partner_id,
+        code_id=code_id,
+        customer_id=customer_id,
+        department_id=department_id,
+        now=now,
+    )
+    return added > 0
+
+
+async def count_available_up_to(conn: Conn, group_id: int, limit: int) -> int:
+    """Free codes in the group, counted no further than ``limit`` (a bounded index scan)."""
+    return int(await conn.fetchval(_COUNT_AVAILABLE_UP_TO, group_id=group_id, limit=limit) or 0)
+
+
+async def raise_low_stock_level(conn: Conn, group_id: int, level: int) -> bool:
+    """True for the one request that moves the group to this alert level: it fires the event."""
+    return await conn.execute(_RAISE_LOW_STOCK_LEVEL, group_id=group_id, level=level) > 0
 
 
 async def get_group(session: AsyncSession, partner_id: int, group_id: int) -> PromocodeGroup | None:
     return await session.scalar(
         select(PromocodeGroup).where(PromocodeGroup.partner_id == partner_id, PromocodeGroup.id == group_id)
     )
-
-
-async def read_group_by_name(session: AsyncSession, partner_id: int, name: str) -> PromocodeGroup | None:
-    """A detached group for the hot paths that only read it (issue, activate)."""
-    row = (await session.execute(_GROUP_BY_NAME, {"partner_id": partner_id, "name": name})).first()
-    return PromocodeGroup(**row._mapping) if row is not None else None
-
-
-async def group_with_customer(
-    session: AsyncSession, partner_id: int, group_name: str, identifier: str, value: str
-) -> tuple[PromocodeGroup, int | None] | None:
-    """The named group and the id of the customer ``identifier = value`` names, in one read.
-
-    None when there is no such group; the id is None when there is no such customer.
-    """
-    params = {"partner_id": partner_id, "name": group_name, "value": value}
-    row = (await session.execute(_GROUP_WITH_CUSTOMER[identifier], params)).first()
-    if row is None:
-        return None
-    values = tuple(row)
-    (group_values,) = _columns_of(values, GROUPS)
-    group = PromocodeGroup(**group_values)
-    customer_id = values[len(GROUPS.c)]
-    return group, int(customer_id) if customer_id is not None else None
-
-
-async def group_and_code(
-    session: AsyncSession, partner_id: int, group_name: str, number: str
-) -> tuple[PromocodeGroup, Promocode | None] | None:
-    """The named group and its code with this number, in one read (None: no such group)."""
-    params = {"partner_id": partner_id, "name": group_name, "number": number}
-    row = (await session.execute(_GROUP_AND_CODE, params)).first()
-    if row is None:
-        return None
-    group_values, code_values = _columns_of(tuple(row), GROUPS, CODES)
-    code = Promocode(**code_values) if code_values["id"] is not None else None
-    return PromocodeGroup(**group_values), code
 
 
 async def get_group_by_name(session: AsyncSession, partner_id: int, name: str) -> PromocodeGroup | None:
@@ -191,17 +281,6 @@ async def state_counts(
     return counts
 
 
-async def find_by_number(
-    session: AsyncSession, partner_id: int, number: str
-) -> Sequence[tuple[Promocode, PromocodeGroup]]:
-    rows = await session.execute(_CODES_BY_NUMBER, {"partner_id": partner_id, "number": number})
-    found = []
-    for row in rows:
-        code_values, group_values = _columns_of(tuple(row), CODES, GROUPS)
-        found.append((Promocode(**code_values), PromocodeGroup(**group_values)))
-    return found
-
-
 async def existing_numbers(
     session: AsyncSession, partner_id: int, group_id: int, numbers: Sequence[str]
 ) -> Sequence[str]:
@@ -211,66 +290,6 @@ async def existing_numbers(
         )
     )
     return result.all()
-
-
-async def claim_next_available(
-    session: AsyncSession, partner_id: int, group_id: int, customer_id: int, now: datetime
-) -> Promocode | None:
-    """Hands the group's next free code to the customer, in one statement.
-
-    PostgreSQL: the subquery locks one free row and skips rows other issuers hold, so concurrent
-    issuers never wait on each other or take the same code; the outer ``state = 1`` re-checks
-    the row after the lock. SQLite: ``BEGIN IMMEDIATE`` already makes writers take turns, and
-    ``FOR UPDATE`` compiles to nothing there.
-    """
-    # Core on the table, not the ORM: this is the hottest statement, and the row comes back whole.
-    params = {"p_group_id": group_id, "p_partner_id": partner_id, "p_customer_id": customer_id, "p_now": now}
-    result = await session.execute(_CLAIM, params)
-    row = result.first()
-    return Promocode(**row._mapping) if row is not None else None
-
-
-async def activate_single_use(
-    session: AsyncSession, code_id: int, customer_id: int, now: datetime
-) -> int | None:
-    """Marks a single-use code activated by this customer; None when someone got there first.
-
-    One guarded UPDATE: it succeeds only while ``activated_at`` is empty and the code is free or
-    was issued to this same customer, so concurrent activations have exactly one winner.
-    Returns the code's state afterwards.
-    """
-    result = await session.execute(
-        _ACTIVATE_SINGLE_USE, {"p_code_id": code_id, "p_customer_id": customer_id, "p_now": now}
-    )
-    state = result.scalar_one_or_none()
-    return int(state) if state is not None else None
-
-
-async def mark_issued(session: AsyncSession, code_id: int, now: datetime) -> int:
-    """A multi-use code leaves the free pool on its first activation. Returns its state."""
-    await session.execute(
-        update(CODES)
-        .where(CODES.c.id == code_id, CODES.c.state == CodeState.AVAILABLE)
-        .values(state=CodeState.ISSUED, receipt_date=now)
-    )
-    return int(await session.scalar(select(CODES.c.state).where(CODES.c.id == code_id)) or 0)
-
-
-async def record_activation(
-    session: AsyncSession, partner_id: int, code_id: int, customer_id: int, department_id: int, now: datetime
-) -> bool:
-    """False when this customer had already activated this code (the unique key says so)."""
-    result = await session.execute(
-        insert_or_ignore(session, ACTIVATIONS),
-        {
-            "partner_id": partner_id,
-            "promocode_id": code_id,
-            "customer_id": customer_id,
-            "department_id": department_id,
-            "activated_at": now,
-        },
-    )
-    return bool(getattr(result, "rowcount", 0))
 
 
 async def codes_of_customer(
@@ -290,29 +309,6 @@ async def codes_of_customer(
         .order_by(Promocode.receipt_date, Promocode.id)
     )
     return rows.all()
-
-
-async def count_available_up_to(session: AsyncSession, group_id: int, limit: int) -> int:
-    """Free codes in the group, counted no further than ``limit`` (a bounded index scan)."""
-    free = (
-        select(Promocode.id)
-        .where(Promocode.group_id == group_id, Promocode.state == CodeState.AVAILABLE)
-        .limit(limit)
-        .subquery()
-    )
-    return int(await session.scalar(select(func.count()).select_from(free)) or 0)
-
-
-async def raise_low_stock_level(session: AsyncSession, group_id: int, level: int) -> bool:
-    """True for the one request that moves the group to this alert level: it fires the event."""
-    result = await session.execute(
-        update(PromocodeGroup)
-        .where(PromocodeGroup.id == group_id, PromocodeGroup.low_stock_level < level)
-        .values(low_stock_level=level)
-        .returning(PromocodeGroup.id)
-        .execution_options(synchronize_session=False)
-    )
-    return result.scalar_one_or_none() is not None
 
 
 async def codes_of_group(

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from fastapi import Request
-from fastapi.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response
 
 from tessera import errors
 from tessera.clock import parse_datetime, utcnow
@@ -27,8 +27,8 @@ async def list_groups(request: Request, params: Params, caller: Caller) -> Respo
 @loyalty.authed("/api/v2/promocodes/info", "/api/v2/promocodes/search")
 async def info(request: Request, params: Params, caller: Caller) -> Response:
     number = params.require("number")
-    async with database(request).reading() as session:
-        found = await service.find(session, caller.partner_id, number)
+    async with database(request).read() as conn:
+        found = await service.find(conn, caller.partner_id, number)
     now = utcnow()
     numbers = [promocode_object(code, group, now) for code, group in found]
     # `info` (the seed) calls the list `numbers`; `search` (SailPlay's SDK) calls it `promocodes`.
@@ -40,8 +40,8 @@ async def activate(request: Request, params: Params, caller: Caller) -> Response
     ref = ref_from(params)
     group_name = params.require("group_name")
     number = params.require("number")
-    async with database(request).transaction() as session:
-        state = await service.activate(session, caller, ref, group_name, number)
+    async with database(request).write() as conn:
+        state = await service.activate(conn, caller, ref, group_name, number)
     return ok(promocode_status=state)
 
 
@@ -49,8 +49,8 @@ async def activate(request: Request, params: Params, caller: Caller) -> Response
 async def issue(request: Request, params: Params, caller: Caller) -> Response:
     ref = ref_from(params)
     group_name = params.require("group_name")
-    async with database(request).transaction() as session:
-        code, group = await service.issue(session, caller.partner_id, ref, group_name)
+    async with database(request).write() as conn:
+        code, group = await service.issue(conn, caller.partner_id, ref, group_name)
     return ok(promocode=promocode_object(code, group, utcnow()))
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from tessera.clock import isoformat
-from tessera.promocodes.models import CodeState, Promocode, PromocodeGroup
+from tessera.promocodes.models import CodeRow, CodeState, GroupRow, Promocode, PromocodeGroup
 from tessera.promocodes.rules import GroupCounts, can_be_applied
 
 
@@ -30,7 +30,7 @@ def group_object(group: PromocodeGroup, counts: GroupCounts) -> dict[str, Any]:
     }
 
 
-def marketing_actions(group: PromocodeGroup) -> list[dict[str, Any]]:
+def marketing_actions(group: PromocodeGroup | GroupRow) -> list[dict[str, Any]]:
     """The group's promo action in SailPlay's marketing-action shape (empty when it has none)."""
     if group.discount_type is None or group.discount_value is None:
         return []
@@ -54,7 +54,10 @@ def marketing_actions(group: PromocodeGroup) -> list[dict[str, Any]]:
 
 
 def promocode_object(
-    code: Promocode, group: PromocodeGroup, now: datetime, customer_id: int | None = None
+    code: Promocode | CodeRow,
+    group: PromocodeGroup | GroupRow,
+    now: datetime,
+    customer_id: int | None = None,
 ) -> dict[str, Any]:
     """One shape for info/search/issue/list-for-user: the union of the seed's and the SDK's fields."""
     issued_to = customer_id if customer_id is not None else code.customer_id

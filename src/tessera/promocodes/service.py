@@ -16,15 +16,16 @@ from tessera.imports.bulk import Progress, import_numbers
 from tessera.imports.parsers import FileFormat
 from tessera.messaging import triggers
 from tessera.promocodes import repository, rules
-from tessera.promocodes.models import GroupType, Promocode, PromocodeGroup
+from tessera.promocodes.models import CodeRow, GroupRow, GroupType, Promocode, PromocodeGroup
 from tessera.promocodes.rules import GroupCounts
+from tessera.sql import Conn, on_session
 from tessera.tenancy.service import Caller
 
 APPLIED_TAG = "Applied promo code {group}"
 
 
-async def group_named(session: AsyncSession, partner_id: int, name: str) -> PromocodeGroup:
-    group = await repository.read_group_by_name(session, partner_id, name)
+async def group_named(conn: Conn, partner_id: int, name: str) -> GroupRow:
+    group = await repository.read_group_by_name(conn, partner_id, name)
     if group is None:
         raise errors.PromocodeGroupNotFound()
     return group
@@ -41,94 +42,86 @@ async def counts_of(session: AsyncSession, group: PromocodeGroup) -> GroupCounts
     return GroupCounts.from_states(by_state[group.id])
 
 
-async def find(
-    session: AsyncSession, partner_id: int, number: str
-) -> Sequence[tuple[Promocode, PromocodeGroup]]:
-    found = await repository.find_by_number(session, partner_id, number)
+async def find(conn: Conn, partner_id: int, number: str) -> list[tuple[CodeRow, GroupRow]]:
+    found = await repository.find_by_number(conn, partner_id, number)
     if not found:
         raise errors.PromocodeNotFound()
     return found
 
 
-async def activate(
-    session: AsyncSession, caller: Caller, ref: CustomerRef, group_name: str, number: str
-) -> int:
+async def activate(conn: Conn, caller: Caller, ref: CustomerRef, group_name: str, number: str) -> int:
     """Binds an activation code to a customer and tags them; returns the code's state.
 
     Single-use codes activate once, ever: the guarded UPDATE in ``activate_single_use`` has one
     winner. Multi-use codes activate once per customer: the activation row's unique key decides.
     """
     now = utcnow()
-    found = await repository.group_and_code(session, caller.partner_id, group_name, number)
+    found = await repository.group_and_code(conn, caller.partner_id, group_name, number)
     if found is None:
         raise errors.PromocodeGroupNotFound()
     group, code = found
     if code is None:
         raise errors.PromocodeNotFound()
-    customer_id = await customers.get_id(session, caller.partner_id, ref)
+    customer_id = await customers.get_id(conn, caller.partner_id, ref)
     rules.check_can_activate(
         group_type=group.group_type, group_enabled=group.enabled, expires_at=code.expires_at, now=now
     )
     if group.apply_items_once:
-        state = await repository.activate_single_use(session, code.id, customer_id, now)
+        state = await repository.activate_single_use(conn, code.id, customer_id, now)
         if state is None:
             raise errors.PromocodeAlreadyActivated()
         await repository.record_activation(
-            session, caller.partner_id, code.id, customer_id, caller.department_id, now
+            conn, caller.partner_id, code.id, customer_id, caller.department_id, now
         )
     else:
         if not await repository.record_activation(
-            session, caller.partner_id, code.id, customer_id, caller.department_id, now
+            conn, caller.partner_id, code.id, customer_id, caller.department_id, now
         ):
             raise errors.PromocodeAlreadyActivated()
-        state = await repository.mark_issued(session, code.id, now)
+        state = await repository.mark_issued(conn, code.id, now)
     await customers.add_tags(
-        session, caller.partner_id, customer_id, [APPLIED_TAG.format(group=group.name)], now
+        conn, caller.partner_id, customer_id, [APPLIED_TAG.format(group=group.name)], now
     )
-    await check_low_stock(session, group)
+    await check_low_stock(conn, group)
     return state
 
 
-async def issue(
-    session: AsyncSession, partner_id: int, ref: CustomerRef, group_name: str
-) -> tuple[Promocode, PromocodeGroup]:
+async def issue(conn: Conn, partner_id: int, ref: CustomerRef, group_name: str) -> tuple[CodeRow, GroupRow]:
     """Hands the customer the group's next free code; see ``repository.claim_next_available``.
 
     The group and the customer are read together: with the claim, an issue is two statements.
     """
-    found = await repository.group_with_customer(session, partner_id, group_name, ref.kind.value, ref.value)
+    found = await repository.group_with_customer(conn, partner_id, group_name, ref.kind.value, ref.value)
     if found is None:
         # An unknown customer is -4000 whatever the group, as on every call that names one.
-        await customers.get_id(session, partner_id, ref)
+        await customers.get_id(conn, partner_id, ref)
         raise errors.PromocodeGroupNotFound()
     group, customer_id = found
     if customer_id is None:
         raise errors.CustomerNotFound()
-    return await _issue_from(session, group, customer_id)
+    return await _issue_from(conn, group, customer_id)
 
 
 async def issue_to_customer(
-    session: AsyncSession, partner_id: int, customer_id: int, group_name: str
-) -> tuple[Promocode, PromocodeGroup]:
-    return await _issue_from(session, await group_named(session, partner_id, group_name), customer_id)
+    conn: Conn, partner_id: int, customer_id: int, group_name: str
+) -> tuple[CodeRow, GroupRow]:
+    return await _issue_from(conn, await group_named(conn, partner_id, group_name), customer_id)
 
 
-async def _issue_from(
-    session: AsyncSession, group: PromocodeGroup, customer_id: int
-) -> tuple[Promocode, PromocodeGroup]:
+async def _issue_from(conn: Conn, group: GroupRow, customer_id: int) -> tuple[CodeRow, GroupRow]:
     if not group.enabled:
         raise errors.PromocodeGroupDisabled()
-    code = await repository.claim_next_available(session, group.partner_id, group.id, customer_id, utcnow())
+    code = await repository.claim_next_available(conn, group.partner_id, group.id, customer_id, utcnow())
     if code is None:
         raise errors.NoFreePromocodes()
-    await check_low_stock(session, group)
+    await check_low_stock(conn, group)
     return code, group
 
 
 LOW_STOCK_EVENT = "promocodes_low_stock"
 
 
-async def check_low_stock(session: AsyncSession, group: PromocodeGroup) -> None:
+async def check_low_stock(conn: Conn, group: GroupRow) -> None:
     """Fires ``promocodes_low_stock`` once when free codes fall to a threshold (warning, then alarm).
 
     Counting is bounded by the threshold, and the group row is written only on a crossing, so
@@ -137,12 +130,12 @@ async def check_low_stock(session: AsyncSession, group: PromocodeGroup) -> None:
     thresholds = [t for t in (group.low_stock_warning, group.low_stock_alarm) if t is not None]
     if not thresholds:
         return
-    available = await repository.count_available_up_to(session, group.id, max(thresholds) + 1)
+    available = await repository.count_available_up_to(conn, group.id, max(thresholds) + 1)
     level, threshold = rules.low_stock_level(available, group.low_stock_warning, group.low_stock_alarm)
-    if level <= group.low_stock_level or not await repository.raise_low_stock_level(session, group.id, level):
+    if level <= group.low_stock_level or not await repository.raise_low_stock_level(conn, group.id, level):
         return
     await triggers.record_event(
-        session,
+        conn,
         group.partner_id,
         LOW_STOCK_EVENT,
         f"promocode-group-{group.id}",
@@ -159,7 +152,7 @@ async def check_low_stock(session: AsyncSession, group: PromocodeGroup) -> None:
 async def list_for_customer(
     session: AsyncSession, partner_id: int, ref: CustomerRef
 ) -> tuple[int, Sequence[tuple[Promocode, PromocodeGroup]]]:
-    customer_id = await customers.get_id(session, partner_id, ref)
+    customer_id = await customers.get_id(await on_session(session), partner_id, ref)
     return customer_id, await repository.codes_of_customer(session, partner_id, customer_id)
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from fastapi import Request
-from fastapi.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response
 
 from tessera.customers.router import phone_param
 from tessera.customers.service import CustomerInput

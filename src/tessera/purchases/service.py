@@ -36,6 +36,7 @@ from tessera.purchases.pricing import (
     price_cart,
 )
 from tessera.purchases.schemas import cart_payload, certificates_payload, codes_payload, money_out
+from tessera.sql import on_session
 from tessera.tenancy import service as tenancy
 
 
@@ -152,7 +153,7 @@ async def calculate(
 ) -> dict[str, Any]:
     """``marketing-actions/calc``: what ``purchases/new`` would do with this cart, changing nothing."""
     now = utcnow()
-    department_id = await tenancy.department_of_partner(session, partner_id, department_id)
+    department_id = await tenancy.department_of_partner(await on_session(session), partner_id, department_id)
     verdicts, actions = await _judge(session, partner_id, cart, now)
     matched = [
         actions[v.candidate.group_id] for v in verdicts if v.status == CodeStatus.MATCHED and v.candidate
@@ -182,7 +183,7 @@ async def create(
     priced without it and its verdict says so.
     """
     now = utcnow()
-    department_id = await tenancy.department_of_partner(session, partner_id, department_id)
+    department_id = await tenancy.department_of_partner(await on_session(session), partner_id, department_id)
     original_total = sum((p.price for p in cart.positions), ZERO)
     fields: dict[str, Any] = {
         "partner_id": partner_id,
@@ -218,7 +219,7 @@ async def create(
     covers = await _cover(session, partner_id, department_id, cart.certificates, priced.total_price)
     for cover in covers:
         if cover.amount > 0:
-            await certificates.use(session, partner_id, cover.number, department_id)
+            await certificates.use(await on_session(session), partner_id, cover.number, department_id)
             await repository.link_certificate(
                 session, partner_id, purchase_id, cover.certificate_id, cover.amount
             )

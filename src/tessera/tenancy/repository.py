@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tessera.sql import Conn, Statement, as_datetime
 from tessera.tenancy.models import ApiKey, AuthToken, Department, Employee, Partner
 
 
@@ -62,16 +64,36 @@ async def add_token(
     await session.flush()
 
 
-async def find_token(
-    session: AsyncSession, token_hash: str, department_id: int, now: datetime
-) -> AuthToken | None:
-    return await session.scalar(
-        select(AuthToken).where(
-            AuthToken.token_hash == token_hash,
-            AuthToken.department_id == department_id,
-            or_(AuthToken.expires_at.is_(None), AuthToken.expires_at > now),
-        )
-    )
+# Every request authenticates: these run on the driver (tessera.sql).
+_FIND_TOKEN = Statement(
+    "SELECT partner_id, department_id, pin_code, expires_at FROM auth_tokens"
+    " WHERE token_hash = :token_hash AND department_id = :department_id"
+    " AND (expires_at IS NULL OR expires_at > :now)"
+)
+_API_KEY_EXISTS = Statement(
+    "SELECT id FROM api_keys WHERE partner_id = :partner_id AND key_hash = :key_hash AND revoked_at IS NULL"
+)
+_PARTNER_OF_DEPARTMENT = Statement("SELECT partner_id FROM departments WHERE id = :department_id")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    partner_id: int
+    department_id: int
+    pin_code: str
+    expires_at: datetime | None
+
+
+async def find_token(conn: Conn, token_hash: str, department_id: int, now: datetime) -> TokenRow | None:
+    row = await conn.fetchone(_FIND_TOKEN, token_hash=token_hash, department_id=department_id, now=now)
+    if row is None:
+        return None
+    return TokenRow(int(row[0]), int(row[1]), row[2], as_datetime(row[3]))
+
+
+async def partner_of_department(conn: Conn, department_id: int) -> int | None:
+    partner_id = await conn.fetchval(_PARTNER_OF_DEPARTMENT, department_id=department_id)
+    return int(partner_id) if partner_id is not None else None
 
 
 async def add_api_key(session: AsyncSession, partner_id: int, key_hash: str, prefix: str) -> ApiKey:
@@ -81,12 +103,8 @@ async def add_api_key(session: AsyncSession, partner_id: int, key_hash: str, pre
     return api_key
 
 
-async def find_api_key(session: AsyncSession, partner_id: int, key_hash: str) -> ApiKey | None:
-    return await session.scalar(
-        select(ApiKey).where(
-            ApiKey.partner_id == partner_id, ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)
-        )
-    )
+async def api_key_is_live(conn: Conn, partner_id: int, key_hash: str) -> bool:
+    return await conn.fetchval(_API_KEY_EXISTS, partner_id=partner_id, key_hash=key_hash) is not None
 
 
 async def count_partners(session: AsyncSession) -> int:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from fastapi import Request
-from fastapi.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response
 
 from tessera.sailplay import LoyaltyRouter, Params, database, ok
 from tessera.tenancy import service

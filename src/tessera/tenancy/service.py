@@ -13,6 +13,7 @@ from tessera import errors
 from tessera.clock import utcnow
 from tessera.db import Database
 from tessera.secrets import fast_hash, new_digits, new_token, slow_hash, verify_slow_hash
+from tessera.sql import Conn
 from tessera.tenancy import repository
 
 DEPARTMENT_KEY_DIGITS = 16
@@ -94,11 +95,10 @@ async def check_pin_code(session: AsyncSession, caller: Caller, pin_code: str) -
         raise errors.InvalidPinCode()
 
 
-async def department_of_partner(session: AsyncSession, partner_id: int, department_id: int) -> int:
-    department = await repository.get_department(session, department_id)
-    if department is None or department.partner_id != partner_id:
+async def department_of_partner(conn: Conn, partner_id: int, department_id: int) -> int:
+    if await repository.partner_of_department(conn, department_id) != partner_id:
         raise errors.DepartmentNotFound()
-    return department.id
+    return department_id
 
 
 class Authenticator:
@@ -122,8 +122,8 @@ class Authenticator:
         now = time.monotonic()
         if cached is not None and cached[1] > now:
             return cached[0]
-        async with self._database.reading() as session:
-            found = await repository.find_token(session, token_hash, department_id, utcnow())
+        async with self._database.read() as conn:
+            found = await repository.find_token(conn, token_hash, department_id, utcnow())
         if found is None:
             raise errors.PermissionDenied()
         caller = Caller(found.partner_id, found.department_id, found.pin_code)

@@ -1,0 +1,236 @@
+"""Statements run on the drivers themselves: sqlite3 and asyncpg, without SQLAlchemy in between.
+
+The hot paths (look-ups, issue, activation, certificate use, events, authentication) cost little
+more than their database work only if nothing sits between them and the driver: a SQLAlchemy
+``Session`` spends more Python per statement than SQLite needs to run it. Repositories write such
+statements as ``Statement`` objects, SQL text with ``:name`` placeholders compiled once per
+dialect, and run them on a ``Conn``:
+
+- ``SqliteConn``: a ``sqlite3`` connection used on the event loop itself. Short indexed
+  statements finish in microseconds, far less than a hand-off to a thread would cost.
+- ``AsyncpgConn``: an asyncpg connection, whose per-connection cache prepares each statement once.
+- ``AiosqliteConn``: the connection of an SQLAlchemy session on SQLite (``on_session``), so that
+  cold paths, which hold a session, run the same repository functions in their transaction.
+
+Rows come back as tuples (asyncpg ``Record``s index the same way). Values that SQLite stores as
+text are converted by the readers below (``as_datetime``, ``as_json``...), the same on both
+databases. Services never see any of this: they pass the ``Conn`` through to repositories.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+Row = Sequence[Any]
+
+_PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class Statement:
+    """SQL with ``:name`` placeholders, compiled once per dialect to the driver's numbered form.
+
+    ``postgresql`` replaces the text on PostgreSQL where the two dialects differ (``FOR UPDATE
+    SKIP LOCKED``, which SQLite does not have and does not need: its writers take turns).
+    """
+
+    __slots__ = ("_compiled", "_texts")
+
+    def __init__(self, sql: str, *, postgresql: str | None = None) -> None:
+        self._texts = {"sqlite": sql, "postgresql": postgresql if postgresql is not None else sql}
+        self._compiled: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+    def compiled(self, dialect: str) -> tuple[str, tuple[str, ...]]:
+        found = self._compiled.get(dialect)
+        if found is None:
+            names: list[str] = []
+            mark = "$" if dialect == "postgresql" else "?"
+
+            def number(match: re.Match[str]) -> str:
+                name = match.group(1)
+                if name not in names:
+                    names.append(name)
+                return f"{mark}{names.index(name) + 1}"
+
+            found = (_PLACEHOLDER.sub(number, self._texts[dialect]), tuple(names))
+            self._compiled[dialect] = found
+        return found
+
+    def __repr__(self) -> str:
+        return f"Statement({self._texts['sqlite']!r})"
+
+
+class Conn:
+    """One connection, inside a unit of work or in autocommit; see the module docstring."""
+
+    dialect: str
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    async def fetchall(self, statement: Statement, /, **params: Any) -> Sequence[Row]:
+        raise NotImplementedError
+
+    async def fetchone(self, statement: Statement, /, **params: Any) -> Row | None:
+        rows = await self.fetchall(statement, **params)
+        return rows[0] if rows else None
+
+    async def fetchval(self, statement: Statement, /, **params: Any) -> Any:
+        row = await self.fetchone(statement, **params)
+        return row[0] if row is not None else None
+
+    async def execute(self, statement: Statement, /, **params: Any) -> int:
+        """Runs a statement that returns no rows; answers how many rows it changed."""
+        raise NotImplementedError
+
+    async def executemany(self, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
+        raise NotImplementedError
+
+
+def _sqlite_value(value: Any) -> Any:
+    """A parameter as SQLAlchemy stores it on SQLite, so both write and compare the same text."""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="microseconds")
+    if isinstance(value, Decimal):
+        return str(value)
+    return _json_text(value)
+
+
+def _json_text(value: Any) -> Any:
+    return orjson.dumps(value).decode() if isinstance(value, dict | list) else value
+
+
+def _sqlite(statement: Statement, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    text, names = statement.compiled("sqlite")
+    return text, tuple(_sqlite_value(params[name]) for name in names)
+
+
+class SqliteConn(Conn):
+    """A sqlite3 connection on the event loop: each call runs to completion without yielding."""
+
+    dialect = "sqlite"
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    async def fetchall(self, statement: Statement, /, **params: Any) -> Sequence[Row]:
+        # fetchall, never a half-read cursor: an unfinished statement would block the COMMIT.
+        return self._connection.execute(*_sqlite(statement, params)).fetchall()
+
+    async def execute(self, statement: Statement, /, **params: Any) -> int:
+        return self._connection.execute(*_sqlite(statement, params)).rowcount
+
+    async def executemany(self, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
+        text = statement.compiled("sqlite")[0]
+        self._connection.executemany(text, [_sqlite(statement, row)[1] for row in rows])
+
+
+class AiosqliteConn(Conn):
+    """The aiosqlite connection under an SQLAlchemy session (cold paths): each call is a thread hop."""
+
+    dialect = "sqlite"
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    async def fetchall(self, statement: Statement, /, **params: Any) -> Sequence[Row]:
+        cursor = await self._connection.execute(*_sqlite(statement, params))
+        try:
+            rows: Sequence[Row] = await cursor.fetchall()
+        finally:
+            await cursor.close()
+        return rows
+
+    async def execute(self, statement: Statement, /, **params: Any) -> int:
+        cursor = await self._connection.execute(*_sqlite(statement, params))
+        count = int(cursor.rowcount)
+        await cursor.close()
+        return count
+
+    async def executemany(self, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
+        text = statement.compiled("sqlite")[0]
+        cursor = await self._connection.executemany(text, [_sqlite(statement, row)[1] for row in rows])
+        await cursor.close()
+
+
+class AsyncpgConn(Conn):
+    """An asyncpg connection. JSON goes in and comes out as text, as on SQLAlchemy's asyncpg
+    connections (``on_session``), so a repository function runs the same on either."""
+
+    dialect = "postgresql"
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    @staticmethod
+    def _args(statement: Statement, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        sql, names = statement.compiled("postgresql")
+        return sql, [_json_text(params[name]) for name in names]
+
+    async def fetchall(self, statement: Statement, /, **params: Any) -> Sequence[Row]:
+        sql, args = self._args(statement, params)
+        rows: Sequence[Row] = await self._connection.fetch(sql, *args)
+        return rows
+
+    async def fetchone(self, statement: Statement, /, **params: Any) -> Row | None:
+        sql, args = self._args(statement, params)
+        row: Row | None = await self._connection.fetchrow(sql, *args)
+        return row
+
+    async def execute(self, statement: Statement, /, **params: Any) -> int:
+        sql, args = self._args(statement, params)
+        status: str = await self._connection.execute(sql, *args)
+        # "UPDATE 3", "INSERT 0 1", "DELETE 0": the last word is the row count.
+        last = status.rpartition(" ")[2]
+        return int(last) if last.isdigit() else 0
+
+    async def executemany(self, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
+        sql, names = statement.compiled("postgresql")
+        await self._connection.executemany(sql, [[_json_text(row[name]) for name in names] for row in rows])
+
+
+async def on_session(session: AsyncSession) -> Conn:
+    """The connection an SQLAlchemy session's transaction runs on, as a ``Conn``.
+
+    For the cold paths that hold a session and call a repository function written as
+    ``Statement``s: both run in the one transaction.
+    """
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    adapted: Any = raw.dbapi_connection
+    if connection.dialect.name == "sqlite":
+        return AiosqliteConn(adapted.driver_connection)
+    # SQLAlchemy's asyncpg adapter opens its transaction lazily, with the first statement it
+    # runs itself; open it now, or our statements would run outside it, in autocommit.
+    if getattr(adapted, "_transaction", True) is None and not getattr(adapted, "autocommit", False):
+        await adapted._start_transaction()
+    return AsyncpgConn(adapted.driver_connection)
+
+
+# -- Readers for values SQLite keeps as text ----------------------------------------------------
+
+
+def as_datetime(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def as_decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Decimal(str(value))
+
+
+def as_json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
