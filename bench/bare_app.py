@@ -19,7 +19,6 @@ configured through the environment:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os

@@ -1,31 +1,27 @@
-"""``tessera``: run the service and administer it from a shell (SPEC §1)."""
+"""``tessera``: run the service and administer it from a shell (SPEC §1).
+
+Each command imports the domain code it needs when it runs: ``tessera --help`` and a command's
+``--help`` then start without loading SQLAlchemy, pydantic or the service (about 0.2 s, not 1.7).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from tessera import errors
-from tessera.admin import service as admin_service
-from tessera.certificates import rules as certificate_rules
-from tessera.certificates import service as certificates
-from tessera.config import Settings
-from tessera.db import Database
-from tessera.imports.parsers import detect_format
-from tessera.promocodes import rules as promocode_rules
-from tessera.promocodes import service as promocodes
-from tessera.secrets import new_token
-from tessera.tenancy import repository as tenancy_repository
-from tessera.tenancy import service as tenancy
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from tessera.db import Database
 
 app = typer.Typer(help="Tessera: promo codes, gift certificates and the messages that deliver them.")
 departments_app = typer.Typer(help="Departments (shops, sites, apps) and their credentials.")
@@ -47,6 +43,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON
 
 def _run(work: Callable[[Database], Awaitable[T]]) -> T:
     """Runs one command against the configured database, turning service errors into exit code 1."""
+    from tessera.config import Settings
+
     settings = Settings()
 
     async def main() -> T:
@@ -78,6 +76,11 @@ DEMO_ADMIN_EMAIL = "admin@demo.tessera.local"
 
 async def create_demo_partner(database: Database) -> dict[str, Any] | None:
     """On an empty database, a demo partner with one department and an API key; else None."""
+    from tessera.admin import service as admin_service
+    from tessera.secrets import new_token
+    from tessera.tenancy import repository as tenancy_repository
+    from tessera.tenancy import service as tenancy
+
     async with database.transaction() as session:
         if await tenancy_repository.count_partners(session):
             return None
@@ -104,6 +107,8 @@ def serve(
 ) -> None:
     """Run the API and the admin UI. On SQLite the schema is migrated first."""
     import uvicorn
+
+    from tessera.config import Settings
 
     settings = Settings()
     database = settings.database()
@@ -143,6 +148,7 @@ def worker() -> None:
     TESSERA_SERVE_RUNS_WORKER=false). Any number of workers may share one database."""
     import signal
 
+    from tessera.config import Settings
     from tessera.messaging.worker import Worker
 
     settings = Settings()
@@ -166,6 +172,7 @@ def worker() -> None:
 def migrate_command() -> None:
     """Apply the schema migrations to the configured database."""
     from tessera import migrate
+    from tessera.config import Settings
 
     migrate.upgrade(Settings().database_url)
     console.print("schema is up to date")
@@ -180,6 +187,7 @@ def departments_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a department (and its partner), printing its login credentials once."""
+    from tessera.tenancy import service as tenancy
 
     async def work(database: Database) -> dict[str, Any]:
         async with database.transaction() as session:
@@ -200,6 +208,7 @@ def api_keys_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an API key for the messaging face, printing it once."""
+    from tessera.tenancy import service as tenancy
 
     async def work(database: Database) -> dict[str, Any]:
         async with database.transaction() as session:
@@ -219,6 +228,7 @@ def admins_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an admin who signs in at /admin with this email and password."""
+    from tessera.admin import service as admin_service
 
     async def work(database: Database) -> dict[str, Any]:
         async with database.transaction() as session:
@@ -229,6 +239,8 @@ def admins_create(
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -250,6 +262,9 @@ def promocodes_import(
     as_json: JsonFlag = False,
 ) -> None:
     """Import promo codes into a group: every line or nothing."""
+    from tessera.imports.parsers import detect_format
+    from tessera.promocodes import rules as promocode_rules
+    from tessera.promocodes import service as promocodes
 
     async def work(database: Database) -> dict[str, Any]:
         # Validated in here so that _run reports a bad --type or file type like any other error.
@@ -285,10 +300,14 @@ def certificates_import(
     as_json: JsonFlag = False,
 ) -> None:
     """Import gift certificates as a new group: every line or nothing."""
+    from tessera.certificates import rules as certificate_rules
+    from tessera.certificates import service as certificates
+    from tessera.imports.parsers import detect_format
+    from tessera.tenancy import repository as tenancy_repository
 
     async def work(database: Database) -> dict[str, Any]:
         # Validated in here so that _run reports a bad --value or file type like any other error.
-        amount: Decimal = certificate_rules.parse_value(value)
+        amount = certificate_rules.parse_value(value)
         fmt = detect_format(file.name)
         async with database.transaction() as session:
             department = await tenancy_repository.get_department(session, department_id)

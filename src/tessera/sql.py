@@ -65,6 +65,12 @@ class Statement:
             self._compiled[dialect] = found
         return found
 
+    def explained(self) -> Statement:
+        """The query plan of this statement (``EXPLAIN``; SQLite: ``EXPLAIN QUERY PLAN``)."""
+        return Statement(
+            "EXPLAIN QUERY PLAN " + self._texts["sqlite"], postgresql="EXPLAIN " + self._texts["postgresql"]
+        )
+
     def __repr__(self) -> str:
         return f"Statement({self._texts['sqlite']!r})"
 
@@ -97,7 +103,7 @@ class Conn:
         raise NotImplementedError
 
 
-def _sqlite_value(value: Any) -> Any:
+def sqlite_value(value: Any) -> Any:
     """A parameter as SQLAlchemy stores it on SQLite, so both write and compare the same text."""
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="microseconds")
@@ -112,7 +118,7 @@ def _json_text(value: Any) -> Any:
 
 def _sqlite(statement: Statement, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
     text, names = statement.compiled("sqlite")
-    return text, tuple(_sqlite_value(params[name]) for name in names)
+    return text, tuple(sqlite_value(params[name]) for name in names)
 
 
 class SqliteConn(Conn):

@@ -6,13 +6,15 @@ import io
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tessera import errors
 from tessera.certificates import service as certificates
 from tessera.certificates.models import Certificate, CertificateGroup
+from tessera.clock import utcnow
 from tessera.db import Database
 from tessera.imports.parsers import FileFormat
+from tessera.promocodes import repository as promocode_repository
 from tessera.promocodes import service as promocodes
 from tessera.promocodes.models import Promocode, PromocodeGroup
 from tessera.tenancy import service as tenancy
@@ -177,3 +179,58 @@ class TestImportCertificates:
                     stream=text_file("C1"),
                     fmt=FileFormat.TEXT,
                 )
+
+
+class TestPlannerStatistics:
+    """An import refreshes the planner's statistics before it answers, so the first issue after
+    an upload walks the free-code index instead of sorting every free code of the group."""
+
+    async def test_the_claim_uses_the_free_code_index_right_after_an_import(
+        self, database: Database, department: tenancy.NewDepartment
+    ) -> None:
+        async with database.transaction() as session:
+            await promocodes.import_codes(
+                session, department.partner_id, name="Tiny", stream=text_file("T-1"), fmt=FileFormat.TEXT
+            )
+        async with database.transaction() as session:
+            group, _ = await promocodes.import_codes(
+                session,
+                department.partner_id,
+                name="Campaign",
+                stream=text_file(*(f"C-{n:06d}" for n in range(30_000))),
+                fmt=FileFormat.TEXT,
+            )
+        async with database.read() as conn:
+            rows = await conn.fetchall(
+                promocode_repository.CLAIM.explained(),
+                group_id=group.id,
+                partner_id=department.partner_id,
+                customer_id=None,
+                now=utcnow(),
+            )
+        plan = "\n".join(str(row[-1]) for row in rows)
+        # Without statistics PostgreSQL plans for the table as it was before the import (one code):
+        # it fetches every free code of the new group and sorts them, on every issue. With them,
+        # the first free code comes straight from an index in id order: the free-code index, or
+        # (group_id, state) whose entries SQLite keeps in rowid order, or, while nearly every row
+        # of the table is a free code of this group, the primary key.
+        assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+        indexes = ("ix_promocodes_available", "ix_promocodes_group_id_state", "pk_promocodes", "PRIMARY KEY")
+        assert any(index in plan.split("SUBQUERY")[-1] for index in indexes), plan
+        # And the statistics are the import's own: they know the new group holds the table's codes.
+        async with database.reading() as session:
+            if database.is_sqlite:
+                stat = await session.scalar(
+                    text("SELECT stat FROM sqlite_stat1 WHERE idx = 'ix_promocodes_group_id_state'")
+                )
+                assert stat is not None and int(stat.split()[0]) >= 30_000, stat
+            else:
+                row = (
+                    await session.execute(
+                        text(
+                            "SELECT most_common_vals::text, most_common_freqs FROM pg_stats"
+                            " WHERE tablename = 'promocodes' AND attname = 'group_id'"
+                        )
+                    )
+                ).one()
+                assert row[0] == f"{{{group.id}}}" and row[1][0] > 0.9, row

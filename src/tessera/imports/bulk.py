@@ -13,15 +13,16 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from datetime import datetime
 from typing import Any, BinaryIO
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera import errors
 from tessera.imports.isolated import iter_sheet_chunks
 from tessera.imports.parsers import FileFormat, iter_number_chunks
+from tessera.sql import sqlite_value
 
 CHUNK_SIZE = 50_000
 
@@ -92,7 +93,7 @@ async def import_numbers(
                     )
                     inserted += len(chunk)
             else:
-                values = tuple(_sqlite_value(v) for v in values)
+                values = tuple(sqlite_value(v) for v in values)
                 placeholders = ", ".join("?" for _ in columns)
                 sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
                 while (chunk := await _next_chunk(chunks)) is not None:
@@ -105,14 +106,23 @@ async def import_numbers(
         raise errors.DuplicateNumbers(
             await _duplicates(session, stream, fmt, min_length, max_length, existing_numbers)
         ) from None
+    await _refresh_statistics(session, table)
     return inserted
 
 
-def _sqlite_value(value: Any) -> Any:
-    # The rows bypass SQLAlchemy, so store datetimes the way its SQLite DateTime type does.
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    return value
+async def _refresh_statistics(session: AsyncSession, table: str) -> None:
+    """The planner's statistics cover the new rows before the import answers.
+
+    Without them PostgreSQL plans the issue claim for the table as it was before the import (an
+    empty group) until autovacuum catches up, and sorts every free code of the group on each
+    issue: a campaign launched right after its upload meets exactly that. ANALYZE runs in the
+    import's own transaction, which it sees, so the statistics commit with the rows. SQLite
+    samples (``analysis_limit``) instead of reading every index entry.
+    """
+    connection = await session.connection()
+    if connection.dialect.name == "sqlite":
+        await session.execute(text("PRAGMA analysis_limit=1000"))
+    await session.execute(text(f"ANALYZE {table}"))
 
 
 def _is_unique_violation(exc: BaseException) -> bool:

@@ -75,7 +75,8 @@ _CLAIM_SQL = (
     f" AND partner_id = :partner_id AND state = {AVAILABLE}"
     f" RETURNING {_CODE_COLUMNS}"
 )
-_CLAIM = Statement(
+#: Public for the test that checks its plan after an import.
+CLAIM = Statement(
     _CLAIM_SQL.replace("{lock}", ""), postgresql=_CLAIM_SQL.replace("{lock}", " FOR UPDATE SKIP LOCKED")
 )
 _ACTIVATE_SINGLE_USE = Statement(
@@ -185,7 +186,7 @@ async def claim_next_available(
     the row after the lock. SQLite: ``BEGIN IMMEDIATE`` already makes writers take turns.
     """
     row = await conn.fetchone(
-        _CLAIM, group_id=group_id, partner_id=partner_id, customer_id=customer_id, now=now
+        CLAIM, group_id=group_id, partner_id=partner_id, customer_id=customer_id, now=now
     )
     return code_row(row) if row is not None else None
 
