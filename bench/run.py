@@ -1,12 +1,12 @@
 """Runs the benchmarks and prints one table per benchmark; JSON results go to bench/results/.
 
-    .venv/bin/python -m bench.run [import|xlsx|http|messaging|purchases|profile|all]
+    .venv/bin/python -m bench.run [import|xlsx|http|messaging|events|purchases|profile|all]
         [--db sqlite|postgresql|both] [--quick]
 
-``all`` (the default) is import, xlsx, http, messaging and purchases; ``profile`` (py-spy on one
-hot path) runs only when asked for. PostgreSQL: $TESSERA_BENCH_POSTGRES_URL, default in
-bench/common.py. Its ``public`` schema is dropped and rebuilt, so never point it at a database that
-holds anything you want to keep.
+``all`` (the default) is import, xlsx, http, messaging and purchases; ``events`` (the events part
+of messaging alone) and ``profile`` (py-spy on one hot path) run only when asked for.
+PostgreSQL: $TESSERA_BENCH_POSTGRES_URL, default in bench/common.py. Its ``public`` schema is
+dropped and rebuilt, so never point it at a database that holds anything you want to keep.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 from bench import common
 from bench.common import log
 
-BENCHMARKS = ("import", "xlsx", "http", "messaging", "purchases", "profile", "all")
+BENCHMARKS = ("import", "xlsx", "http", "messaging", "events", "purchases", "profile", "all")
 ALL = ("import", "xlsx", "http", "messaging", "purchases")
-USE_WRK = ("http", "messaging", "purchases", "profile")
+USE_WRK = ("http", "messaging", "events", "purchases", "profile")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -87,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         tables.append(bench_messaging.smartsend_table(results["messaging"]))
         tables.append(bench_messaging.events_table(results["messaging"]))
+    if "events" in wanted:
+        from bench import bench_messaging
+
+        results["events"] = bench_messaging.run_messaging(
+            dbs, quick=args.quick, workers=workers, duration=args.duration, smartsend=False
+        )
+        tables.append(bench_messaging.events_table(results["events"]))
     if "purchases" in wanted:
         from bench import bench_purchases
 

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from tessera import errors
 from tessera.db import Database, contains_nul
-from tessera.routing import ApiRoute, JsonResponse
+from tessera.routing import MAX_ID_DIGITS, ApiRoute, JsonResponse
 from tessera.secrets import fast_hash
 from tessera.tenancy import repository as tenancy_repository
 
@@ -103,10 +103,10 @@ class ApiKeyAuthenticator:
     async def partner_of(self, key: str | None) -> int:
         if not key or not key.startswith("tsk_"):
             raise Unauthorized()
-        try:
-            partner_id = int(key.split("_")[1])
-        except (IndexError, ValueError):
-            raise Unauthorized() from None
+        digits = key.split("_")[1] if key.count("_") >= 2 else ""
+        if not (digits.isdigit() and digits.isascii() and len(digits) <= MAX_ID_DIGITS):
+            raise Unauthorized()
+        partner_id = int(digits)
         key_hash = fast_hash(key)
         cached = self._cache.get(key_hash)
         now = time.monotonic()

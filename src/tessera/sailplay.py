@@ -23,6 +23,8 @@ from tessera.db import Database, contains_nul
 from tessera.routing import ApiRoute, JsonResponse
 from tessera.tenancy.service import Authenticator, Caller
 
+#: Integer parameters are ids and counts stored in 64-bit columns.
+MIN_ID, MAX_ID = -(2**63), 2**63 - 1
 TRUE_WORDS = frozenset({"1", "true", "yes", "on", "y", "t"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", "n", "f"})
 
@@ -54,9 +56,12 @@ class Params:
         if value is None:
             return None
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             raise errors.InvalidParameter(name, "not an integer") from None
+        if not MIN_ID <= number <= MAX_ID:
+            raise errors.InvalidParameter(name, "out of range")
+        return number
 
     def require_integer(self, name: str) -> int:
         value = self.integer(name)

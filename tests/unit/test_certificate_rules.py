@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tessera import errors
-from tessera.certificates.rules import MAX_VALUE, Transition, format_value, parse_value, refusal
+from tessera.certificates.rules import Transition, format_value, parse_value, refusal
+from tessera.money import MAX_AMOUNT as MAX_VALUE
 
 # --- refusal: every transition from every state ------------------------------------------------------
 

@@ -6,10 +6,10 @@ import enum
 from decimal import Decimal, InvalidOperation
 
 from tessera import errors
+from tessera.money import MAX_AMOUNT
 
 MIN_NUMBER_LENGTH = 2
 MAX_NUMBER_LENGTH = 255
-MAX_VALUE = Decimal("999999999999.99")
 
 
 class Transition(enum.Enum):
@@ -43,7 +43,7 @@ def parse_value(raw: str) -> Decimal:
         value = Decimal(raw.strip().replace(",", "."))
     except InvalidOperation:
         raise errors.InvalidParameter("value", "not a number") from None
-    if not value.is_finite() or value <= 0 or value > MAX_VALUE:
+    if not value.is_finite() or value <= 0 or value > MAX_AMOUNT:
         raise errors.InvalidParameter("value", "must be a positive amount")
     if value != value.quantize(Decimal("0.01")):
         raise errors.InvalidParameter("value", "at most two decimal places")

@@ -55,13 +55,19 @@ _GROUP_WITH_CUSTOMER = {
     )
     for column in ("phone", "email", "origin_user_id")
 }
-# partner_id in the join lets the code be found through its unique (partner_id, number, group_id)
-# index; without it the database walks the whole group.
-_GROUP_AND_CODE = Statement(
-    f"SELECT {_G}, {_P} FROM promocode_groups g"
-    " LEFT JOIN promocodes p ON p.partner_id = g.partner_id AND p.number = :number AND p.group_id = g.id"
-    " WHERE g.partner_id = :partner_id AND g.name = :name"
-)
+# The group by name, its code with this number and the id of the customer an identifier names, in
+# one read. partner_id in the join lets the code be found through its unique (partner_id, number,
+# group_id) index; without it the database walks the whole group.
+_GROUP_CODE_AND_CUSTOMER = {
+    column: Statement(
+        f"SELECT {_G}, {_P}, (SELECT c.id FROM customers c"
+        f" WHERE c.partner_id = :partner_id AND c.{column} = :value)"
+        " FROM promocode_groups g"
+        " LEFT JOIN promocodes p ON p.partner_id = g.partner_id AND p.number = :number AND p.group_id = g.id"
+        " WHERE g.partner_id = :partner_id AND g.name = :name"
+    )
+    for column in ("phone", "email", "origin_user_id")
+}
 _CODES_BY_NUMBER = Statement(
     f"SELECT {_P}, {_G} FROM promocodes p JOIN promocode_groups g ON g.id = p.group_id"
     " WHERE p.partner_id = :partner_id AND p.number = :number ORDER BY p.group_id"
@@ -160,15 +166,24 @@ async def group_with_customer(
     return group_row(row), int(customer_id) if customer_id is not None else None
 
 
-async def group_and_code(
-    conn: Conn, partner_id: int, group_name: str, number: str
-) -> tuple[GroupRow, CodeRow | None] | None:
-    """The named group and its code with this number, in one read (None: no such group)."""
-    row = await conn.fetchone(_GROUP_AND_CODE, partner_id=partner_id, name=group_name, number=number)
+async def group_code_and_customer(
+    conn: Conn, partner_id: int, group_name: str, number: str, identifier: str, value: str
+) -> tuple[GroupRow, CodeRow | None, int | None] | None:
+    """The named group, its code with this number and the id of the customer ``identifier =
+    value`` names, in one read. None when there is no such group; the code or the id is None
+    when there is no such code or customer."""
+    row = await conn.fetchone(
+        _GROUP_CODE_AND_CUSTOMER[identifier],
+        partner_id=partner_id,
+        name=group_name,
+        number=number,
+        value=value,
+    )
     if row is None:
         return None
     code = code_row(row, GROUP_WIDTH) if row[GROUP_WIDTH] is not None else None
-    return group_row(row), code
+    customer_id = row[GROUP_WIDTH + CODE_WIDTH]
+    return group_row(row), code, int(customer_id) if customer_id is not None else None
 
 
 async def find_by_number(conn: Conn, partner_id: int, number: str) -> list[tuple[CodeRow, GroupRow]]:

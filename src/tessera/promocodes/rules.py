@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tessera import errors
+from tessera.money import MAX_AMOUNT
 from tessera.promocodes.models import CodeState, GroupType
 
 MIN_NUMBER_LENGTH = 1
@@ -130,11 +131,15 @@ def _amount(raw: str, field: str) -> Decimal:
         amount = Decimal(raw.strip())
     except InvalidOperation:
         raise errors.InvalidParameter(field, "not a number") from None
-    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
+    if not amount.is_finite() or amount < 0 or amount > MAX_AMOUNT:
+        raise errors.InvalidParameter(field, f"a non-negative amount up to {MAX_AMOUNT}")
+    if amount != amount.quantize(Decimal("0.01")):
         raise errors.InvalidParameter(field, "a non-negative amount with at most two decimals")
     return amount
 
 
+#: The threshold columns are 32-bit integers.
+MAX_THRESHOLD = 2**31 - 1
 LOW_STOCK_LEVELS = {1: "WARNING", 2: "ALARM"}
 
 
@@ -155,6 +160,6 @@ def parse_threshold(raw: str | None, field: str) -> int | None:
         value = int(raw)
     except ValueError:
         raise errors.InvalidParameter(field, "not an integer") from None
-    if value < 0:
-        raise errors.InvalidParameter(field, "must not be negative")
+    if value < 0 or value > MAX_THRESHOLD:
+        raise errors.InvalidParameter(field, f"from 0 to {MAX_THRESHOLD}")
     return value

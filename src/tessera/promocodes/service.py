@@ -56,13 +56,16 @@ async def activate(conn: Conn, caller: Caller, ref: CustomerRef, group_name: str
     winner. Multi-use codes activate once per customer: the activation row's unique key decides.
     """
     now = utcnow()
-    found = await repository.group_and_code(conn, caller.partner_id, group_name, number)
+    found = await repository.group_code_and_customer(
+        conn, caller.partner_id, group_name, number, ref.kind.value, ref.value
+    )
     if found is None:
         raise errors.PromocodeGroupNotFound()
-    group, code = found
+    group, code, customer_id = found
     if code is None:
         raise errors.PromocodeNotFound()
-    customer_id = await customers.get_id(conn, caller.partner_id, ref)
+    if customer_id is None:
+        raise errors.CustomerNotFound()
     rules.check_can_activate(
         group_type=group.group_type, group_enabled=group.enabled, expires_at=code.expires_at, now=now
     )

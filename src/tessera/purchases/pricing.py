@@ -15,11 +15,11 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from tessera import errors
+from tessera.money import MAX_AMOUNT
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 MAX_POSITIONS = 1000
-MAX_AMOUNT = Decimal("999999999999.99")
 
 
 class DiscountType(enum.Enum):
