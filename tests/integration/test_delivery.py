@@ -40,6 +40,7 @@ from tessera.clock import utcnow
 from tessera.config import Settings
 from tessera.db import Database
 from tessera.messaging.models import Delivery, WorkflowRun
+from tessera.messaging.templates import OUT_OF_MEMORY
 from tessera.messaging.worker import Worker
 from tessera.tenancy import service as tenancy
 
@@ -665,6 +666,29 @@ async def test_a_render_failure_fails_only_that_delivery(
     assert (long["status"], longer["status"]) == ("sent", "sent")
     assert (short["status"], short["attempts"]) == ("failed", 1)
     assert short["statusDescription"] == "template failed: no element 5 in a list of 2"
+
+
+async def test_a_render_that_would_exhaust_memory_fails_that_delivery_and_the_worker_goes_on(
+    api: Api, database: Database, delivering: Settings, mailbox: Mailbox
+) -> None:
+    """The hostile-input issue's reproducer: the padding comes from the recipient's data, so one
+    recipient's render would take gigabytes. It fails alone, in the renderer's child process."""
+    message_id = await api.email_message("<p>$data.get('code').zfill($data.get('width'))</p>")
+    recipients = [
+        ("calm@example.com", {"code": "C-1", "width": 8}),
+        ("bomb@example.com", {"code": "B-1", "width": 3_000_000_000}),
+        ("next@example.com", {"code": "N-1", "width": 3}),
+    ]
+    request_ids = await api.smartsend(message_id, recipients)
+
+    await drain(database, Worker(database, delivering))
+
+    assert sorted(mail.to for mail in mailbox.mails) == ["calm@example.com", "next@example.com"]
+    assert any("000000C-1" not in mail.html and "00000C-1" in mail.html for mail in mailbox.mails)
+    calm, bomb, following = await api.statuses(request_ids)
+    assert (calm["status"], following["status"]) == ("sent", "sent")
+    assert (bomb["status"], bomb["attempts"]) == ("failed", 1)
+    assert bomb["statusDescription"] == f"template failed: {OUT_OF_MEMORY}"
 
 
 async def test_a_template_with_a_syntax_error_is_refused_when_saved(api: Api) -> None:

@@ -194,38 +194,38 @@ class TestCustomerRefs:
 
 
 class TestRenderPreview:
-    def test_each_template_is_rendered_with_the_sample_as_data(self) -> None:
+    async def test_each_template_is_rendered_with_the_sample_as_data(self) -> None:
         sources = {"subject": "Hi $!data.get('name')", "text": "Code $!data.get('code')"}
 
-        assert render_preview(sources, '{"code": "A1", "name": "Anna"}') == {
+        assert await render_preview(sources, '{"code": "A1", "name": "Anna"}') == {
             "rendered": {"subject": "Hi Anna", "text": "Code A1"},
             "problems": {},
         }
 
-    def test_nested_data_and_a_missing_key(self) -> None:
+    async def test_nested_data_and_a_missing_key(self) -> None:
         sources = {"text": "$!data.get('items').get(0).get('sku') / $!data.get('missing') / $!data.get('n')"}
 
-        result = render_preview(sources, '{"items": [{"sku": "A1"}], "n": 2}')
+        result = await render_preview(sources, '{"items": [{"sku": "A1"}], "n": 2}')
 
         assert result == {"rendered": {"text": "A1 /  / 2"}, "problems": {}}
 
     @pytest.mark.parametrize("sample", ["", "   \n"])
-    def test_an_empty_sample_is_no_data(self, sample: str) -> None:
-        assert render_preview({"text": "[$!data.get('code')]"}, sample) == {
+    async def test_an_empty_sample_is_no_data(self, sample: str) -> None:
+        assert await render_preview({"text": "[$!data.get('code')]"}, sample) == {
             "rendered": {"text": "[]"},
             "problems": {},
         }
 
     @pytest.mark.parametrize("sample", ['{"code": ', "code=A1", "{'code': 'A1'}"])
-    def test_a_sample_that_is_not_json_is_reported(self, sample: str) -> None:
-        result = render_preview({"text": "x"}, sample)
+    async def test_a_sample_that_is_not_json_is_reported(self, sample: str) -> None:
+        result = await render_preview({"text": "x"}, sample)
 
         assert list(result) == ["error"]
         assert result["error"].startswith("Sample data is not valid JSON: ")
 
     @pytest.mark.parametrize("sample", ["[1, 2]", '"text"', "42", "null"])
-    def test_a_sample_that_is_not_an_object_is_reported(self, sample: str) -> None:
-        assert render_preview({"text": "x"}, sample) == {
+    async def test_a_sample_that_is_not_an_object_is_reported(self, sample: str) -> None:
+        assert await render_preview({"text": "x"}, sample) == {
             "error": 'Sample data must be a JSON object, like {"code": "A1"}'
         }
 
@@ -240,31 +240,31 @@ class TestRenderPreview:
             ),
         ],
     )
-    def test_a_refused_template_is_a_problem_with_its_line(self, source: str, problem: str) -> None:
-        assert render_preview({"text": source}, "{}") == {"rendered": {}, "problems": {"text": problem}}
+    async def test_a_refused_template_is_a_problem_with_its_line(self, source: str, problem: str) -> None:
+        assert await render_preview({"text": source}, "{}") == {"rendered": {}, "problems": {"text": problem}}
 
-    def test_a_syntax_error_is_a_problem_with_line_and_column(self) -> None:
-        result = render_preview({"htmlText": "<p>Hi</p>\n#foreach($x in"}, "{}")
+    async def test_a_syntax_error_is_a_problem_with_line_and_column(self) -> None:
+        result = await render_preview({"htmlText": "<p>Hi</p>\n#foreach($x in"}, "{}")
 
         assert result["rendered"] == {}
         assert re.search(r"\(line 2, column \d+\)$", result["problems"]["htmlText"])
 
-    def test_a_render_failure_is_a_problem(self) -> None:
-        result = render_preview({"text": "$data.get('items').get(5)"}, '{"items": [1]}')
+    async def test_a_render_failure_is_a_problem(self) -> None:
+        result = await render_preview({"text": "$data.get('items').get(5)"}, '{"items": [1]}')
 
         assert result == {"rendered": {}, "problems": {"text": "no element 5 in a list of 1"}}
 
-    def test_one_bad_template_does_not_stop_the_others(self) -> None:
-        result = render_preview(
+    async def test_one_bad_template_does_not_stop_the_others(self) -> None:
+        result = await render_preview(
             {"subject": "$x.__class__", "text": "Code $!data.get('code')"}, '{"code": "A1"}'
         )
 
         assert result["rendered"] == {"text": "Code A1"}
         assert list(result["problems"]) == ["subject"]
 
-    def test_the_sample_cannot_reach_python_internals(self) -> None:
+    async def test_the_sample_cannot_reach_python_internals(self) -> None:
         """A key named like a method is just data: ``get`` still looks values up."""
-        result = render_preview(
+        result = await render_preview(
             {"text": "$!data.get('get') $!data.get('code')"}, '{"get": "G", "code": "A1"}'
         )
 

@@ -13,7 +13,7 @@ from tessera import errors
 from tessera.admin.web import Page, missing_is_404, redirect, signed_in_page, text_fields
 from tessera.customers.identifiers import IdentifierKind, customer_refs
 from tessera.esputnik import NotFound
-from tessera.messaging import repository, service, templates
+from tessera.messaging import renderer, repository, service, templates
 from tessera.messaging.models import Message, Workflow
 from tessera.messaging.schemas import EmailMessageIn, SmsMessageIn, WorkflowIn, validated
 
@@ -128,8 +128,9 @@ async def delete_message(message_id: int, page: Page = Depends(signed_in_page)) 
     return redirect("/admin/messages?deleted=1")
 
 
-def render_preview(sources: dict[str, str], sample: str) -> dict[str, Any]:
-    """Each template rendered with the sample as ``$data``, or the reason it cannot be."""
+async def render_preview(sources: dict[str, str], sample: str) -> dict[str, Any]:
+    """Each template rendered with the sample as ``$data``, or the reason it cannot be; in the
+    renderer's child process, like a delivery, so a template cannot exhaust this process."""
     try:
         data = json.loads(sample) if sample.strip() else {}
     except ValueError as error:
@@ -141,7 +142,7 @@ def render_preview(sources: dict[str, str], sample: str) -> dict[str, Any]:
     for field, source in sources.items():
         try:
             templates.check(source)
-            rendered[field] = templates.render(source, data)
+            (rendered[field],) = await renderer.shared().render_one((source,), data)
         except templates.TemplateRefused as refused:
             column = f", column {refused.column}" if refused.column else ""
             where = f" (line {refused.line}{column})" if refused.line else ""
@@ -163,7 +164,7 @@ async def preview(page: Page = Depends(signed_in_page)) -> Response:
         sample = str(body.get("sample", ""))
     except (ValueError, AttributeError):
         return JSONResponse({"error": "Send {templates: {...}, sample: '...'}"}, status_code=400)
-    return JSONResponse(render_preview(sources, sample))
+    return JSONResponse(await render_preview(sources, sample))
 
 
 # Workflows

@@ -55,6 +55,7 @@ class RenderFailed(ValueError):
     """One delivery's template could not be rendered with its data."""
 
 
+OUT_OF_MEMORY = "the template needs more memory than a render may use"
 MAX_LOOP_ITERATIONS = 10_000
 MAX_OUTPUT_CHARS = 2_000_000
 
@@ -182,10 +183,15 @@ def render(source: str | None, data: Mapping[str, Any]) -> str:
         return output.getvalue()
     except RenderFailed:
         raise
+    except MemoryError:
+        # In the renderer's child process, whose address space is capped (renderer.py).
+        raise RenderFailed(OUT_OF_MEMORY) from None
     except TemplateRefused as error:
         raise RenderFailed(error.reason) from None
     except Exception as error:
         cause = error.__cause__ or error
         if isinstance(cause, RenderFailed):
             raise cause from None
+        if isinstance(cause, MemoryError):
+            raise RenderFailed(OUT_OF_MEMORY) from None
         raise RenderFailed(f"{type(cause).__name__}: {cause}") from None

@@ -22,7 +22,8 @@ from tessera.db import Database
 from tessera.messaging import repository
 from tessera.messaging.channels import EmailChannel, MaySend, OnResult, Outgoing, SmsChannel
 from tessera.messaging.models import Delivery, Message
-from tessera.messaging.templates import RenderFailed, render
+from tessera.messaging.renderer import shared as shared_renderer
+from tessera.messaging.templates import RenderFailed
 from tessera.messaging.workflows import WorkflowEngine
 
 log = logging.getLogger("tessera.worker")
@@ -78,19 +79,27 @@ def with_display_name(sender: str, display_name: str | None) -> str:
     return email.utils.formataddr((display_name, address or sender))
 
 
-def outgoing(delivery: Delivery, message: Message, sms_from: str) -> Outgoing:
-    """Renders one delivery; ``RenderFailed`` fails only this one."""
-    data = delivery.data or {}
+def templates_of(message: Message) -> tuple[str | None, ...]:
+    """What a delivery of this message renders: subject, HTML and text; or the SMS text."""
     if message.channel == "email":
+        return (message.subject, message.html_text, message.plain_text)
+    return (message.sms_text,)
+
+
+def outgoing(delivery: Delivery, message: Message, rendered: tuple[str, ...], sms_from: str) -> Outgoing:
+    """One delivery, from ``templates_of(message)`` rendered with its data."""
+    if message.channel == "email":
+        subject, html, text = rendered
         return Outgoing(
             delivery_id=delivery.id,
             request_id=delivery.request_id,
             recipient=delivery.recipient,
             sender=with_display_name(message.sender, delivery.sender_name),
-            subject=render(message.subject, data),
-            html=render(message.html_text, data),
-            text=render(message.plain_text, data),
+            subject=subject,
+            html=html,
+            text=text,
         )
+    (text,) = rendered
     return Outgoing(
         delivery_id=delivery.id,
         request_id=delivery.request_id,
@@ -98,7 +107,7 @@ def outgoing(delivery: Delivery, message: Message, sms_from: str) -> Outgoing:
         sender=delivery.sender_name or message.sender or sms_from,
         subject="",
         html="",
-        text=render(message.sms_text, data),
+        text=text,
     )
 
 
@@ -172,17 +181,25 @@ class Worker:
             }
         ready: dict[str, list[Outgoing]] = {}
         attempts = {d.id: d.attempts for d in claimed}
+        renderable = [(d, m) for d in claimed if (m := messages.get(d.message_id)) is not None]
+        # The whole batch in one call to the renderer's child process (renderer.py).
+        rendered = await shared_renderer().render([(templates_of(m), d.data or {}) for d, m in renderable])
+        results = {d.id: result for (d, _), result in zip(renderable, rendered, strict=True)}
         for delivery in claimed:
             message = messages.get(delivery.message_id)
-            try:
-                if message is None:
-                    raise RenderFailed(f"message {delivery.message_id} no longer exists")
-                ready.setdefault(delivery.channel, []).append(
-                    outgoing(delivery, message, self.settings.sms_from)
-                )
-            except RenderFailed as error:
+            result = (
+                results[delivery.id]
+                if message is not None
+                else RenderFailed(f"message {delivery.message_id} no longer exists")
+            )
+            if isinstance(result, RenderFailed):
                 await self._record(
-                    delivery.id, attempts[delivery.id], f"template failed: {error}", final=True
+                    delivery.id, attempts[delivery.id], f"template failed: {result}", final=True
+                )
+            else:
+                assert message is not None
+                ready.setdefault(delivery.channel, []).append(
+                    outgoing(delivery, message, result, self.settings.sms_from)
                 )
 
         claim = Claim(

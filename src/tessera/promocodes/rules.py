@@ -160,6 +160,8 @@ def parse_threshold(raw: str | None, field: str) -> int | None:
         value = int(raw)
     except ValueError:
         raise errors.InvalidParameter(field, "not an integer") from None
-    if value < 0 or value > MAX_THRESHOLD:
-        raise errors.InvalidParameter(field, f"from 0 to {MAX_THRESHOLD}")
+    if value < 0:
+        raise errors.InvalidParameter(field, "must not be negative")
+    if value > MAX_THRESHOLD:
+        raise errors.InvalidParameter(field, f"at most {MAX_THRESHOLD}")
     return value
