@@ -25,7 +25,7 @@ ACTIVATIONS = cast(Table, PromocodeActivation.__table__)
 # The hot paths run on the driver (tessera.sql). The code states are written into the SQL as
 # literals: a partial index (ix_promocodes_available, WHERE state = 1) is usable only when the
 # query's own condition is a literal the planner can match, not a bound parameter.
-AVAILABLE, ISSUED = int(CodeState.AVAILABLE), int(CodeState.ISSUED)
+AVAILABLE, ISSUED, APPLIED = int(CodeState.AVAILABLE), int(CodeState.ISSUED), int(CodeState.APPLIED)
 _GROUP_COLUMNS = (
     "id, partner_id, name, group_type, apply_items_once, enabled, created_at, updated_at, discount_type,"
     " discount_value, discount_skus, min_cart_total, low_stock_warning, low_stock_alarm, low_stock_level"
@@ -72,6 +72,21 @@ _CODES_BY_NUMBER = Statement(
     f"SELECT {_P}, {_G} FROM promocodes p JOIN promocode_groups g ON g.id = p.group_id"
     " WHERE p.partner_id = :partner_id AND p.number = :number ORDER BY p.group_id"
 )
+_CODES_BY_NUMBERS = Statement(
+    f"SELECT {_P}, {_G} FROM promocodes p JOIN promocode_groups g ON g.id = p.group_id"
+    " WHERE p.partner_id = :partner_id AND p.number IN (SELECT value FROM json_each(:numbers))"
+    " ORDER BY p.group_id, p.id",
+    postgresql=f"SELECT {_P}, {_G} FROM promocodes p JOIN promocode_groups g ON g.id = p.group_id"
+    " WHERE p.partner_id = :partner_id"
+    " AND p.number = ANY(ARRAY(SELECT jsonb_array_elements_text(:numbers::jsonb)))"
+    " ORDER BY p.group_id, p.id",
+)
+_APPLY = (
+    f"UPDATE promocodes SET state = {APPLIED}, applied_times = applied_times + 1, date_of_use = :now"
+    " WHERE id = :code_id"
+)
+_APPLY_MULTI_USE = Statement(_APPLY)
+_APPLY_SINGLE_USE = Statement(f"{_APPLY} AND state <> {APPLIED}")
 _CLAIM_SQL = (
     f"UPDATE promocodes SET state = {ISSUED}, customer_id = :customer_id, receipt_date = :now"
     " WHERE id = (SELECT id FROM promocodes"
@@ -189,6 +204,24 @@ async def group_code_and_customer(
 async def find_by_number(conn: Conn, partner_id: int, number: str) -> list[tuple[CodeRow, GroupRow]]:
     rows = await conn.fetchall(_CODES_BY_NUMBER, partner_id=partner_id, number=number)
     return [(code_row(row), group_row(row, CODE_WIDTH)) for row in rows]
+
+
+async def codes_by_numbers(
+    conn: Conn, partner_id: int, numbers: Sequence[str]
+) -> list[tuple[CodeRow, GroupRow]]:
+    """The partner's codes with any of these numbers (one number may be in several groups)."""
+    rows = await conn.fetchall(_CODES_BY_NUMBERS, partner_id=partner_id, numbers=list(numbers))
+    return [(code_row(row), group_row(row, CODE_WIDTH)) for row in rows]
+
+
+async def apply_code(conn: Conn, code_id: int, single_use: bool, now: datetime) -> bool:
+    """Counts one use of the code in a purchase; a used single-use code refuses.
+
+    One guarded UPDATE: of two purchases racing for the same single-use code, exactly one
+    changes the row.
+    """
+    statement = _APPLY_SINGLE_USE if single_use else _APPLY_MULTI_USE
+    return await conn.execute(statement, code_id=code_id, now=now) > 0
 
 
 async def claim_next_available(

@@ -5,41 +5,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera.db import insert_or_ignore
-from tessera.promocodes.models import CodeState, Promocode, PromocodeGroup
-from tessera.purchases.models import Product, Purchase, PurchaseCertificate, PurchasePromocode
-
-
-async def codes_by_numbers(
-    session: AsyncSession, partner_id: int, numbers: Sequence[str]
-) -> Sequence[tuple[Promocode, PromocodeGroup]]:
-    rows = await session.execute(
-        select(Promocode, PromocodeGroup)
-        .join(PromocodeGroup, PromocodeGroup.id == Promocode.group_id)
-        .where(Promocode.partner_id == partner_id, Promocode.number.in_(numbers))
-        .order_by(Promocode.group_id, Promocode.id)
-    )
-    return rows.all()
-
-
-async def apply_code(session: AsyncSession, code_id: int, single_use: bool, now: datetime) -> bool:
-    """Counts one use of the code in a purchase; a used single-use code refuses.
-
-    One guarded UPDATE: of two purchases racing for the same single-use code, exactly one
-    changes the row.
-    """
-    query = update(Promocode).where(Promocode.id == code_id)
-    if single_use:
-        query = query.where(Promocode.state != CodeState.APPLIED)
-    result = await session.execute(
-        query.values(state=CodeState.APPLIED, applied_times=Promocode.applied_times + 1, date_of_use=now)
-        .returning(Promocode.id)
-        .execution_options(synchronize_session=False)
-    )
-    return result.scalar_one_or_none() is not None
+from tessera.promocodes.models import CodeState, Promocode
+from tessera.purchases.models import Purchase, PurchaseCertificate, PurchasePromocode
+from tessera.sql import Conn, Statement
 
 
 async def give_back_code(session: AsyncSession, code_id: int) -> None:
@@ -56,24 +27,54 @@ async def give_back_code(session: AsyncSession, code_id: int) -> None:
     )
 
 
-async def ensure_products(session: AsyncSession, partner_id: int, skus: Sequence[str]) -> dict[str, int]:
+# purchases/new writes these on the driver (tessera.sql), in the session's transaction.
+_PRODUCT_IDS = Statement(
+    "SELECT sku, id FROM products WHERE partner_id = :partner_id"
+    " AND sku IN (SELECT value FROM json_each(:skus))",
+    postgresql="SELECT sku, id FROM products WHERE partner_id = :partner_id"
+    " AND sku = ANY(ARRAY(SELECT jsonb_array_elements_text(:skus::jsonb)))",
+)
+_ADD_PRODUCT = Statement(
+    "INSERT INTO products (partner_id, sku, created_at) VALUES (:partner_id, :sku, :now)"
+    " ON CONFLICT DO NOTHING"
+)
+_ADD_PURCHASE_ONCE = Statement(
+    "INSERT INTO purchases (partner_id, department_id, customer_id, order_num, original_price, price,"
+    " paid_by_certificates, purchase_date, response)"
+    " VALUES (:partner_id, :department_id, :customer_id, :order_num, :original_price, :price,"
+    " :paid_by_certificates, :purchase_date, :response)"
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
+_FINISH_PURCHASE = Statement(
+    "UPDATE purchases SET customer_id = :customer_id, price = :price,"
+    " paid_by_certificates = :paid_by_certificates, response = :response WHERE id = :purchase_id"
+)
+_LINK_CODE = Statement(
+    "INSERT INTO purchase_promocodes (partner_id, purchase_id, promocode_id)"
+    " VALUES (:partner_id, :purchase_id, :code_id)"
+)
+_LINK_CERTIFICATE = Statement(
+    "INSERT INTO purchase_certificates (partner_id, purchase_id, certificate_id, amount)"
+    " VALUES (:partner_id, :purchase_id, :certificate_id, :amount)"
+)
+
+
+async def ensure_products(conn: Conn, partner_id: int, skus: Sequence[str], now: datetime) -> dict[str, int]:
     """The SKUs' product ids, creating the products not seen before. A partner sells the same
     SKUs again and again: the look-up usually finds them all and nothing is inserted."""
-    found = await product_ids(session, partner_id, skus)
+    found = await product_ids(conn, partner_id, skus)
     missing = [sku for sku in dict.fromkeys(skus) if sku not in found]
     if not missing:
         return found
-    await session.execute(
-        insert_or_ignore(session, Product.__table__), [{"partner_id": partner_id, "sku": s} for s in missing]
+    await conn.executemany(
+        _ADD_PRODUCT, [{"partner_id": partner_id, "sku": sku, "now": now} for sku in missing]
     )
-    return {**found, **await product_ids(session, partner_id, missing)}
+    return {**found, **await product_ids(conn, partner_id, missing)}
 
 
-async def product_ids(session: AsyncSession, partner_id: int, skus: Sequence[str]) -> dict[str, int]:
-    rows = await session.execute(
-        select(Product.sku, Product.id).where(Product.partner_id == partner_id, Product.sku.in_(skus))
-    )
-    return {sku: product_id for sku, product_id in rows}
+async def product_ids(conn: Conn, partner_id: int, skus: Sequence[str]) -> dict[str, int]:
+    rows = await conn.fetchall(_PRODUCT_IDS, partner_id=partner_id, skus=list(skus))
+    return {sku: int(product_id) for sku, product_id in rows}
 
 
 async def by_order_num(
@@ -94,34 +95,33 @@ async def by_id(session: AsyncSession, partner_id: int, purchase_id: int) -> Pur
     )
 
 
-async def add_purchase_once(session: AsyncSession, fields: dict[str, Any]) -> int | None:
+async def add_purchase_once(conn: Conn, fields: dict[str, Any]) -> int | None:
     """Inserts the purchase and returns its id; None when its department already has this
     ``order_num``. ``ON CONFLICT DO NOTHING`` rather than a savepoint around a plain insert: one
     round trip instead of three, and on PostgreSQL a concurrent insert of the same ``order_num``
     still makes this one wait for that transaction's outcome."""
-    purchase_id: int | None = await session.scalar(insert_or_ignore(session, Purchase, Purchase.id), fields)
-    return purchase_id
+    purchase_id = await conn.fetchval(_ADD_PURCHASE_ONCE, **fields)
+    return int(purchase_id) if purchase_id is not None else None
 
 
-async def finish_purchase(session: AsyncSession, purchase_id: int, **values: Any) -> None:
-    await session.execute(update(Purchase).where(Purchase.id == purchase_id).values(**values))
+async def finish_purchase(conn: Conn, purchase_id: int, **values: Any) -> None:
+    await conn.execute(_FINISH_PURCHASE, purchase_id=purchase_id, **values)
 
 
-async def link_code(session: AsyncSession, partner_id: int, purchase_id: int, code_id: int) -> None:
-    await session.execute(
-        insert(PurchasePromocode).values(partner_id=partner_id, purchase_id=purchase_id, promocode_id=code_id)
-    )
+async def link_code(conn: Conn, partner_id: int, purchase_id: int, code_id: int) -> None:
+    await conn.execute(_LINK_CODE, partner_id=partner_id, purchase_id=purchase_id, code_id=code_id)
 
 
 async def link_certificate(
-    session: AsyncSession, partner_id: int, purchase_id: int, certificate_id: int, amount: Decimal
+    conn: Conn, partner_id: int, purchase_id: int, certificate_id: int, amount: Decimal
 ) -> None:
-    session.add(
-        PurchaseCertificate(
-            partner_id=partner_id, purchase_id=purchase_id, certificate_id=certificate_id, amount=amount
-        )
+    await conn.execute(
+        _LINK_CERTIFICATE,
+        partner_id=partner_id,
+        purchase_id=purchase_id,
+        certificate_id=certificate_id,
+        amount=amount,
     )
-    await session.flush()
 
 
 async def linked_code_ids(session: AsyncSession, partner_id: int, purchase_id: int) -> Sequence[int]:

@@ -17,7 +17,8 @@ from tessera.certificates import service as certificates
 from tessera.certificates.rules import Transition
 from tessera.clock import isoformat, utcnow
 from tessera.customers import service as customers
-from tessera.promocodes.models import PromocodeGroup
+from tessera.promocodes import repository as promocodes
+from tessera.promocodes.models import GroupRow, PromocodeGroup
 from tessera.promocodes.schemas import marketing_actions
 from tessera.purchases import repository
 from tessera.purchases.models import Purchase
@@ -36,7 +37,7 @@ from tessera.purchases.pricing import (
     price_cart,
 )
 from tessera.purchases.schemas import cart_payload, certificates_payload, codes_payload, money_out
-from tessera.sql import on_session
+from tessera.sql import Conn, on_session
 from tessera.tenancy import service as tenancy
 
 
@@ -59,7 +60,7 @@ class CertificateCover:
     amount: Decimal
 
 
-def action_of(group: PromocodeGroup) -> PromoAction | None:
+def action_of(group: PromocodeGroup | GroupRow) -> PromoAction | None:
     if group.discount_type is None or group.discount_value is None:
         return None
     return PromoAction(
@@ -73,9 +74,9 @@ def action_of(group: PromocodeGroup) -> PromoAction | None:
 
 
 async def _judge(
-    session: AsyncSession, partner_id: int, cart: CartRequest, now: datetime
+    conn: Conn, partner_id: int, cart: CartRequest, now: datetime
 ) -> tuple[list[CodeVerdict], dict[int, PromoAction]]:
-    found = await repository.codes_by_numbers(session, partner_id, cart.promocodes) if cart.promocodes else []
+    found = await promocodes.codes_by_numbers(conn, partner_id, cart.promocodes) if cart.promocodes else []
     actions: dict[int, PromoAction] = {}
     candidates = []
     for code, group in found:
@@ -153,14 +154,15 @@ async def calculate(
 ) -> dict[str, Any]:
     """``marketing-actions/calc``: what ``purchases/new`` would do with this cart, changing nothing."""
     now = utcnow()
-    department_id = await tenancy.department_of_partner(await on_session(session), partner_id, department_id)
-    verdicts, actions = await _judge(session, partner_id, cart, now)
+    conn = await on_session(session)
+    department_id = await tenancy.department_of_partner(conn, partner_id, department_id)
+    verdicts, actions = await _judge(conn, partner_id, cart, now)
     matched = [
         actions[v.candidate.group_id] for v in verdicts if v.status == CodeStatus.MATCHED and v.candidate
     ]
     priced = price_cart(cart.positions, matched)
     covers = await _cover(session, partner_id, department_id, cart.certificates, priced.total_price)
-    product_ids = await repository.product_ids(session, partner_id, [p.sku for p in cart.positions])
+    product_ids = await repository.product_ids(conn, partner_id, [p.sku for p in cart.positions])
     return _answer(cart, priced, verdicts, actions, product_ids, covers, used=False)
 
 
@@ -183,7 +185,10 @@ async def create(
     priced without it and its verdict says so.
     """
     now = utcnow()
-    department_id = await tenancy.department_of_partner(await on_session(session), partner_id, department_id)
+    # The customer is written through the ORM (customers.add_or_update); everything else runs on
+    # the driver, on the session's own connection and transaction.
+    conn = await on_session(session)
+    department_id = await tenancy.department_of_partner(conn, partner_id, department_id)
     original_total = sum((p.price for p in cart.positions), ZERO)
     fields: dict[str, Any] = {
         "partner_id": partner_id,
@@ -196,20 +201,20 @@ async def create(
         "purchase_date": now,
         "response": {},
     }
-    purchase_id = await repository.add_purchase_once(session, fields)
+    purchase_id = await repository.add_purchase_once(conn, fields)
     if purchase_id is None:
         raise OrderNumTaken()
     customer_id = (await customers.add_or_update(session, partner_id, customer)).id if customer else None
 
-    verdicts, actions = await _judge(session, partner_id, cart, now)
+    verdicts, actions = await _judge(conn, partner_id, cart, now)
     final: list[CodeVerdict] = []
     applied: list[PromoAction] = []
     for verdict in verdicts:
         chosen = verdict.candidate
         if verdict.status != CodeStatus.MATCHED or chosen is None:
             final.append(verdict)
-        elif await repository.apply_code(session, chosen.code_id, chosen.single_use, now):
-            await repository.link_code(session, partner_id, purchase_id, chosen.code_id)
+        elif await promocodes.apply_code(conn, chosen.code_id, chosen.single_use, now):
+            await repository.link_code(conn, partner_id, purchase_id, chosen.code_id)
             applied.append(actions[chosen.group_id])
             final.append(CodeVerdict(verdict.number, CodeStatus.APPLIED, "Applied", chosen))
         else:
@@ -219,17 +224,17 @@ async def create(
     covers = await _cover(session, partner_id, department_id, cart.certificates, priced.total_price)
     for cover in covers:
         if cover.amount > 0:
-            await certificates.use(await on_session(session), partner_id, cover.number, department_id)
+            await certificates.use(conn, partner_id, cover.number, department_id)
             await repository.link_certificate(
-                session, partner_id, purchase_id, cover.certificate_id, cover.amount
+                conn, partner_id, purchase_id, cover.certificate_id, cover.amount
             )
-    product_ids = await repository.ensure_products(session, partner_id, [p.sku for p in cart.positions])
+    product_ids = await repository.ensure_products(conn, partner_id, [p.sku for p in cart.positions], now)
 
     paid = sum((c.amount for c in covers if c.amount > 0), ZERO)
     final_values = {"customer_id": customer_id, "price": priced.total_price, "paid_by_certificates": paid}
     answer = _answer(cart, priced, final, actions, product_ids, covers, used=True)
     answer["purchase"] = purchase_payload(Purchase(**{**fields, **final_values, "id": purchase_id}))
-    await repository.finish_purchase(session, purchase_id, **final_values, response=answer)
+    await repository.finish_purchase(conn, purchase_id, **final_values, response=answer)
     return answer
 
 
