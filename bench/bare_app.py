@@ -1,13 +1,19 @@
 """The baseline for the HTTP benchmarks: a bare Starlette app running one SQL statement per request.
 
 Same wire as Tessera (form-urlencoded POST, same paths, JSON answers), same drivers (an asyncpg
-pool / sqlite3 connections on the event loop with the app's PRAGMAs and ``BEGIN IMMEDIATE`` for writes), but
-nothing else: no authentication (the token is ignored), no ORM, no customer or group look-ups
+pool / sqlite3 connections on the event loop with the app's PRAGMAs and ``BEGIN IMMEDIATE`` for
+writes), but nothing else: no authentication (the token is ignored), no ORM, no customer or group look-ups
 (phones and group names are mapped to ids once at start-up), one statement per request.
 
 ``/api/v1/event`` (for bench/bench_messaging.py) is the messaging face's event intake: the JSON
 body parsed and its ``params`` list turned into an object, as Tessera does, then one ``INSERT`` of
 the same row into the real ``events`` table; no API key is checked and no workflows are looked up.
+
+``/api/v2/purchases/new`` (for bench/bench_purchases.py) runs, in one transaction on the driver,
+the statements Tessera runs for a cart with one promo code: the department check, the purchase
+row (``ON CONFLICT DO NOTHING``), the codes and their groups, the guarded apply, the code's link,
+the products' ids and the purchase's final row with its answer; the cart is priced with floats and
+the answer is a minimal JSON. No authentication, no customer, no certificates.
 
 Run by bench/bench_http.py as ``uvicorn bench.bare_app:create_app --factory --workers N``;
 configured through the environment:
@@ -25,6 +31,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from starlette.applications import Starlette
@@ -66,6 +73,40 @@ PG = {
 }
 
 
+#: purchases/new: the statements Tessera runs for a cart with one promo code, in one transaction.
+PG_PURCHASE = {
+    "department": "SELECT partner_id FROM departments WHERE id = $1",
+    "add_purchase": """
+        INSERT INTO purchases (partner_id, department_id, customer_id, order_num, original_price, price,
+                               paid_by_certificates, purchase_date, response)
+        VALUES ($1, $2, NULL, $3, $4, $4, 0, $5, '{}')
+        ON CONFLICT DO NOTHING RETURNING id""",
+    "codes": """
+        SELECT p.id, p.state, g.id, g.apply_items_once, g.enabled, g.discount_type, g.discount_value
+        FROM promocodes p JOIN promocode_groups g ON g.id = p.group_id
+        WHERE p.partner_id = $1 AND p.number = ANY(ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))
+        ORDER BY p.group_id, p.id""",
+    "apply": """
+        UPDATE promocodes SET state = 3, applied_times = applied_times + 1, date_of_use = $2
+        WHERE id = $1 AND state <> 3""",
+    "link": "INSERT INTO purchase_promocodes (partner_id, purchase_id, promocode_id) VALUES ($1, $2, $3)",
+    "products": """
+        SELECT sku, id FROM products
+        WHERE partner_id = $1 AND sku = ANY(ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))""",
+    "finish": "UPDATE purchases SET price = $2, response = $3 WHERE id = $1",
+}
+SQLITE_PURCHASE = {
+    **{name: sql.replace("$", "?") for name, sql in PG_PURCHASE.items()},
+    "codes": """
+        SELECT p.id, p.state, g.id, g.apply_items_once, g.enabled, g.discount_type, g.discount_value
+        FROM promocodes p JOIN promocode_groups g ON g.id = p.group_id
+        WHERE p.partner_id = ?1 AND p.number IN (SELECT value FROM json_each(?2))
+        ORDER BY p.group_id, p.id""",
+    "products": """
+        SELECT sku, id FROM products WHERE partner_id = ?1 AND sku IN (SELECT value FROM json_each(?2))""",
+}
+
+
 def _sqlite(sql: str) -> str:
     """$1-style placeholders to SQLite's ?NNN, and no FOR UPDATE."""
     for n in range(9, 0, -1):
@@ -101,6 +142,21 @@ class Backend:
     def when(self) -> Any:
         return _now()
 
+    async def purchase(self, department_id: int, order_num: str, cart: dict[str, Any], numbers: str) -> Any:
+        """The whole of a purchase in one transaction; the answer, or None for a refused code."""
+
+
+def _purchase_answer(codes: list[Any], cart: dict[str, Any], numbers: str) -> tuple[float, dict[str, Any]]:
+    """Prices the cart with the first matching code's percent and builds the answer."""
+    total = sum(float(p["price"]) * float(p.get("quantity", 1)) for p in cart.values())
+    percent = float(codes[0][6]) if codes and codes[0][5] == "percent" else 0.0
+    price = round(total * (100 - percent) / 100, 2)
+    answer = {
+        "cart": {"total_price": price, "positions": list(cart.values())},
+        "promocodes": [{"number": json.loads(numbers)[0], "status_description": "Applied"}],
+    }
+    return price, answer
+
 
 class Postgres(Backend):
     def __init__(self, url: str, pool_size: int) -> None:
@@ -129,6 +185,26 @@ class Postgres(Backend):
     async def write(self, name: str, *args: Any) -> Any:
         # One statement in autocommit: its own transaction.
         return await self.pool.fetchval(PG[name], *args)
+
+    async def purchase(self, department_id: int, order_num: str, cart: dict[str, Any], numbers: str) -> Any:
+        sql = PG_PURCHASE
+        skus = json.dumps([p["sku"] for p in cart.values()])
+        now = _now()
+        async with self.pool.acquire() as connection, connection.transaction():
+            if await connection.fetchval(sql["department"], department_id) != self.partner_id:
+                return None
+            total = Decimal(str(sum(float(p["price"]) * float(p.get("quantity", 1)) for p in cart.values())))
+            purchase_id = await connection.fetchval(
+                sql["add_purchase"], self.partner_id, department_id, order_num, total, now
+            )
+            codes = await connection.fetch(sql["codes"], self.partner_id, numbers)
+            if not codes or await connection.execute(sql["apply"], codes[0][0], now) != "UPDATE 1":
+                return None
+            await connection.execute(sql["link"], self.partner_id, purchase_id, codes[0][0])
+            await connection.fetch(sql["products"], self.partner_id, skus)
+            price, answer = _purchase_answer(list(codes), cart, numbers)
+            await connection.execute(sql["finish"], purchase_id, Decimal(str(price)), json.dumps(answer))
+        return answer
 
 
 class Sqlite(Backend):
@@ -175,6 +251,34 @@ class Sqlite(Backend):
 
     def when(self) -> Any:
         return _sqlite_time(_now())
+
+    async def purchase(self, department_id: int, order_num: str, cart: dict[str, Any], numbers: str) -> Any:
+        sql, writer = SQLITE_PURCHASE, self.writer
+        skus = json.dumps([p["sku"] for p in cart.values()])
+        now = self.when()
+        writer.execute("BEGIN IMMEDIATE")
+        try:
+            row = writer.execute(sql["department"], (department_id,)).fetchone()
+            if row is None or row[0] != self.partner_id:
+                writer.execute("ROLLBACK")
+                return None
+            total = sum(float(p["price"]) * float(p.get("quantity", 1)) for p in cart.values())
+            (purchase_id,) = writer.execute(
+                sql["add_purchase"], (self.partner_id, department_id, order_num, total, now)
+            ).fetchone()
+            codes = writer.execute(sql["codes"], (self.partner_id, numbers)).fetchall()
+            if not codes or writer.execute(sql["apply"], (codes[0][0], now)).rowcount != 1:
+                writer.execute("ROLLBACK")
+                return None
+            writer.execute(sql["link"], (self.partner_id, purchase_id, codes[0][0]))
+            writer.execute(sql["products"], (self.partner_id, skus)).fetchall()
+            price, answer = _purchase_answer(codes, cart, numbers)
+            writer.execute(sql["finish"], (purchase_id, price, json.dumps(answer)))
+        except BaseException:
+            writer.execute("ROLLBACK")
+            raise
+        writer.execute("COMMIT")
+        return answer
 
 
 def _backend() -> Backend:
@@ -255,6 +359,18 @@ def create_app() -> Starlette:
         )
         return Response(status_code=200)
 
+    async def purchase(request: Request) -> JSONResponse:
+        form = await request.form()
+        answer = await db.purchase(
+            int(str(form["store_department_id"])),
+            str(form["order_num"]),
+            json.loads(str(form["cart"])),
+            str(form["promocodes"]),
+        )
+        if answer is None:
+            return _error("Promocode already used")
+        return JSONResponse({"status": "ok", **answer})
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.start()
@@ -268,6 +384,7 @@ def create_app() -> Starlette:
         ("/api/v2/promocodes/activate", activate),
         ("/api/v2/coupons/numbers/use", use),
         ("/api/v1/event", event),
+        ("/api/v2/purchases/new", purchase),
     ):
         routes += [Route(path, endpoint, methods=["POST"]), Route(path + "/", endpoint, methods=["POST"])]
     return Starlette(routes=routes, lifespan=lifespan)
