@@ -19,10 +19,11 @@ databases. Services never see any of this: they pass the ``Conn`` through to rep
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -102,11 +103,38 @@ class Conn:
     async def executemany(self, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
         raise NotImplementedError
 
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested unit of work: an error inside undoes only what the block did."""
+        await self.execute(_SAVEPOINT)
+        try:
+            yield
+        except BaseException:
+            await self.execute(_ROLLBACK_TO_SAVEPOINT)
+            await self.execute(_RELEASE_SAVEPOINT)
+            raise
+        await self.execute(_RELEASE_SAVEPOINT)
+
+
+_SAVEPOINT = Statement("SAVEPOINT tessera_nested")
+_ROLLBACK_TO_SAVEPOINT = Statement("ROLLBACK TO SAVEPOINT tessera_nested")
+_RELEASE_SAVEPOINT = Statement("RELEASE SAVEPOINT tessera_nested")
+
+
+def is_unique_violation(error: BaseException) -> bool:
+    """A unique key refused the row: sqlite3's or asyncpg's error, or SQLAlchemy's wrapping either."""
+    cause = getattr(error, "orig", None) or error
+    if isinstance(cause, sqlite3.IntegrityError):
+        return "UNIQUE" in str(cause)
+    return type(cause).__name__ == "UniqueViolationError"
+
 
 def sqlite_value(value: Any) -> Any:
     """A parameter as SQLAlchemy stores it on SQLite, so both write and compare the same text."""
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
     return _json_text(value)
@@ -230,6 +258,12 @@ def as_datetime(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(value)
+
+
+def as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
 
 
 def as_decimal(value: Any) -> Decimal | None:

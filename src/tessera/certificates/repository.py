@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import cast
@@ -9,7 +10,7 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.certificates.models import Certificate, CertificateGroup
-from tessera.sql import Conn, Statement
+from tessera.sql import Conn, Statement, as_decimal
 
 #: The guarded transitions are Core statements on the table: they are the hot path of `use`.
 CERTIFICATES = cast(Table, Certificate.__table__)
@@ -90,6 +91,36 @@ _LIFECYCLE = Statement(
     "SELECT department_id, activated_at, used_at, deleted_at FROM certificates"
     " WHERE partner_id = :partner_id AND number = :number"
 )
+
+
+_WITH_VALUE = Statement(
+    "SELECT c.id, c.department_id, c.activated_at, c.used_at, c.deleted_at, g.value"
+    " FROM certificates c JOIN certificate_groups g ON g.id = c.group_id"
+    " WHERE c.partner_id = :partner_id AND c.number = :number"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateState:
+    """What a purchase needs to know of a certificate: where and whether it can pay, and how much."""
+
+    id: int
+    department_id: int
+    activated: bool
+    used: bool
+    deleted: bool
+    value: Decimal
+
+
+async def state_with_value(conn: Conn, partner_id: int, number: str) -> CertificateState | None:
+    row = await conn.fetchone(_WITH_VALUE, partner_id=partner_id, number=number)
+    if row is None:
+        return None
+    value = as_decimal(row[5])
+    assert value is not None
+    return CertificateState(
+        int(row[0]), int(row[1]), row[2] is not None, row[3] is not None, row[4] is not None, value
+    )
 
 
 async def activate(conn: Conn, partner_id: int, number: str, department_id: int, now: datetime) -> bool:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
@@ -58,3 +59,19 @@ class CustomerTag(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id"))
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    """A customer as ``add_or_update`` writes and reads it on the driver: the columns, no ORM."""
+
+    id: int
+    partner_id: int
+    phone: str | None
+    email: str | None
+    origin_user_id: str | None
+    first_name: str | None
+    last_name: str | None
+    middle_name: str | None
+    birth_date: date | None
+    sex: int | None

@@ -8,8 +8,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.customers.identifiers import CustomerRef, IdentifierKind
-from tessera.customers.models import Customer, CustomerTag, Tag
-from tessera.sql import Conn, Statement
+from tessera.customers.models import Customer, CustomerRow, CustomerTag, Tag
+from tessera.sql import Conn, Statement, as_date
 
 _COLUMNS = {
     IdentifierKind.PHONE: Customer.phone,
@@ -22,6 +22,58 @@ async def find(session: AsyncSession, partner_id: int, ref: CustomerRef) -> Cust
     return await session.scalar(
         select(Customer).where(Customer.partner_id == partner_id, _COLUMNS[ref.kind] == ref.value)
     )
+
+
+_ROW_COLUMNS = (
+    "id, partner_id, phone, email, origin_user_id, first_name, last_name, middle_name, birth_date, sex"
+)
+_FIND_ROW = {
+    kind: Statement(
+        f"SELECT {_ROW_COLUMNS} FROM customers WHERE partner_id = :partner_id AND {column.key} = :value"
+    )
+    for kind, column in _COLUMNS.items()
+}
+_ADD_ROW = Statement(
+    "INSERT INTO customers (partner_id, phone, email, origin_user_id, first_name, last_name, middle_name,"
+    " birth_date, sex, created_at, updated_at)"
+    " VALUES (:partner_id, :phone, :email, :origin_user_id, :first_name, :last_name, :middle_name,"
+    f" :birth_date, :sex, :now, :now) RETURNING {_ROW_COLUMNS}"
+)
+#: Given fields overwrite, absent ones (None) keep what is stored.
+_UPDATE_ROW = Statement(
+    "UPDATE customers SET phone = coalesce(:phone, phone), email = coalesce(:email, email),"
+    " origin_user_id = coalesce(:origin_user_id, origin_user_id),"
+    " first_name = coalesce(:first_name, first_name), last_name = coalesce(:last_name, last_name),"
+    " middle_name = coalesce(:middle_name, middle_name), birth_date = coalesce(:birth_date, birth_date),"
+    f" sex = coalesce(:sex, sex), updated_at = :now WHERE id = :customer_id RETURNING {_ROW_COLUMNS}"
+)
+WRITABLE = ("phone", "email", "origin_user_id", "first_name", "last_name", "middle_name", "birth_date", "sex")
+
+
+def _customer_row(row: Sequence[Any]) -> CustomerRow:
+    return CustomerRow(
+        int(row[0]), int(row[1]), row[2], row[3], row[4], row[5], row[6], row[7], as_date(row[8]), row[9]
+    )
+
+
+async def find_row(conn: Conn, partner_id: int, ref: CustomerRef) -> CustomerRow | None:
+    """``find``, on the driver, for the paths that write customers there (``add_or_update``)."""
+    row = await conn.fetchone(_FIND_ROW[ref.kind], partner_id=partner_id, value=ref.value)
+    return _customer_row(row) if row is not None else None
+
+
+async def add_row(conn: Conn, partner_id: int, fields: dict[str, Any], now: datetime) -> CustomerRow:
+    values = {name: fields.get(name) for name in WRITABLE}
+    row = await conn.fetchone(_ADD_ROW, partner_id=partner_id, now=now, **values)
+    assert row is not None
+    return _customer_row(row)
+
+
+async def update_row(conn: Conn, customer_id: int, fields: dict[str, Any], now: datetime) -> CustomerRow:
+    values = {name: fields.get(name) for name in WRITABLE}
+    row = await conn.fetchone(_UPDATE_ROW, customer_id=customer_id, now=now, **values)
+    assert row is not None
+    return _customer_row(row)
 
 
 _FIND_ID = {

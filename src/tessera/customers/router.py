@@ -35,8 +35,8 @@ async def add_user(request: Request, params: Params, caller: Caller) -> Response
         last_name=params.get("last_name"),
         middle_name=params.get("middle_name"),
     )
-    async with database(request).transaction() as session:
-        customer = await service.add_or_update(session, caller.partner_id, data)
+    async with database(request).write() as conn:
+        customer = await service.add_or_update(conn, caller.partner_id, data)
     return ok(**sailplay_user(customer))
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tessera.customers.models import Customer
+from tessera.customers.models import Customer, CustomerRow
 
 
-def sailplay_user(customer: Customer) -> dict[str, Any]:
+def sailplay_user(customer: Customer | CustomerRow) -> dict[str, Any]:
     return {
         "id": customer.id,
         "phone": customer.phone,

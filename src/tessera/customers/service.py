@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera import errors
@@ -20,9 +19,9 @@ from tessera.customers.identifiers import (
     normalize_origin_user_id,
     normalize_phone,
 )
-from tessera.customers.models import Customer
+from tessera.customers.models import Customer, CustomerRow
 from tessera.messaging import triggers
-from tessera.sql import Conn
+from tessera.sql import Conn, is_unique_violation
 
 MAX_TAG_LENGTH = 255
 PROFILE_FIELDS = ("first_name", "last_name", "middle_name", "birth_date", "sex")
@@ -88,7 +87,7 @@ _TAKEN = {
 }
 
 
-async def add_or_update(session: AsyncSession, partner_id: int, data: CustomerInput) -> Customer:
+async def add_or_update(conn: Conn, partner_id: int, data: CustomerInput) -> CustomerRow:
     """``users/add``: creates the customer, or completes the one an identifier already names.
 
     The identifiers given must not name two different customers: that is the -200007/-200010
@@ -101,38 +100,37 @@ async def add_or_update(session: AsyncSession, partner_id: int, data: CustomerIn
         name: getattr(data, name) for name in PROFILE_FIELDS if getattr(data, name) is not None
     }
     fields.update({ref.kind.value: ref.value for ref in refs})
-    existing = await _existing(session, partner_id, refs)
+    existing = await _existing(conn, partner_id, refs)
     if existing is not None and all(getattr(existing, ref.kind.value) == ref.value for ref in refs):
         # Known by every identifier given (a returning customer): nothing can collide.
-        return await _write(session, partner_id, existing, fields)
+        return await _write(conn, partner_id, existing, fields)
     try:
         # A new customer or a new identifier may collide with a concurrent request's.
-        async with session.begin_nested():
-            return await _write(session, partner_id, existing, fields)
-    except IntegrityError:
+        async with conn.savepoint():
+            return await _write(conn, partner_id, existing, fields)
+    except Exception as error:
+        if not is_unique_violation(error):
+            raise
         # A concurrent request took an identifier between our look-up and our write: now the
         # look-up sees it, and this becomes an update (or the identifier is "taken").
-        existing = await _existing(session, partner_id, refs)
+        existing = await _existing(conn, partner_id, refs)
         if existing is None:
             raise
-        return await _write(session, partner_id, existing, fields)
+        return await _write(conn, partner_id, existing, fields)
 
 
 async def _write(
-    session: AsyncSession, partner_id: int, existing: Customer | None, fields: dict[str, Any]
-) -> Customer:
+    conn: Conn, partner_id: int, existing: CustomerRow | None, fields: dict[str, Any]
+) -> CustomerRow:
     if existing is None:
-        return await repository.add(session, partner_id, fields)
-    for name, value in fields.items():
-        setattr(existing, name, value)
-    await session.flush()
-    return existing
+        return await repository.add_row(conn, partner_id, fields, utcnow())
+    return await repository.update_row(conn, existing.id, fields, utcnow())
 
 
-async def _existing(session: AsyncSession, partner_id: int, refs: list[CustomerRef]) -> Customer | None:
+async def _existing(conn: Conn, partner_id: int, refs: list[CustomerRef]) -> CustomerRow | None:
     """The customer to complete: the one the partner's own id names, else the phone's, else the
     email's. Another identifier given that names someone else is "taken" (-200007 / -200010)."""
-    owners = {ref.kind: await repository.find(session, partner_id, ref) for ref in refs}
+    owners = {ref.kind: await repository.find_row(conn, partner_id, ref) for ref in refs}
     existing = next((owners[k] for k in _COMPLETES if owners.get(k) is not None), None)
     for kind, owner in owners.items():
         if owner is not None and existing is not None and owner.id != existing.id:

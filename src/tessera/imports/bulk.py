@@ -16,13 +16,12 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera import errors
 from tessera.imports.isolated import iter_sheet_chunks
 from tessera.imports.parsers import FileFormat, iter_number_chunks
-from tessera.sql import sqlite_value
+from tessera.sql import is_unique_violation, sqlite_value
 
 CHUNK_SIZE = 50_000
 
@@ -100,7 +99,7 @@ async def import_numbers(
                     await raw.executemany(sql, [(*values, n) for n in chunk])
                     inserted += len(chunk)
     except Exception as exc:
-        if not _is_unique_violation(exc):
+        if not is_unique_violation(exc):
             raise
         stream.seek(start)
         raise errors.DuplicateNumbers(
@@ -123,14 +122,6 @@ async def _refresh_statistics(session: AsyncSession, table: str) -> None:
     if connection.dialect.name == "sqlite":
         await session.execute(text("PRAGMA analysis_limit=1000"))
     await session.execute(text(f"ANALYZE {table}"))
-
-
-def _is_unique_violation(exc: BaseException) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True
-    name = type(exc).__name__
-    # Raised by the drivers directly, since the rows bypass SQLAlchemy.
-    return name in ("UniqueViolationError", "IntegrityError")
 
 
 async def _duplicates(

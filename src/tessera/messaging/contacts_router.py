@@ -18,7 +18,7 @@ from tessera import errors
 from tessera.customers import repository as customers_repository
 from tessera.customers import service as customers
 from tessera.customers.identifiers import CustomerRef, IdentifierKind, customer_ref
-from tessera.customers.models import Customer
+from tessera.customers.models import Customer, CustomerRow
 from tessera.esputnik import BadRequest, MessagingRouter, NotFound, json_body
 from tessera.messaging import triggers
 from tessera.messaging.schemas import validated
@@ -74,7 +74,7 @@ def contact_input(contact: ContactIn) -> customers.CustomerInput:
     return parsed
 
 
-def contact_out(customer: Customer) -> dict[str, Any]:
+def contact_out(customer: Customer | CustomerRow) -> dict[str, Any]:
     channels = []
     if customer.email:
         channels.append({"type": "email", "value": customer.email})
@@ -89,9 +89,9 @@ def contact_out(customer: Customer) -> dict[str, Any]:
     }
 
 
-async def _save(session: AsyncSession, partner: int, contact: ContactIn) -> Customer:
+async def _save(session: AsyncSession, partner: int, contact: ContactIn) -> CustomerRow:
     try:
-        return await customers.add_or_update(session, partner, contact_input(contact))
+        return await customers.add_or_update(await on_session(session), partner, contact_input(contact))
     except (errors.PhoneTaken, errors.EmailTaken, errors.OriginUserIdTaken) as error:
         raise BadRequest(error.text, field="channels") from None
 

@@ -103,7 +103,7 @@ class WorkflowEngine:
         contact = contact_from(run.data, key_value)
         if contact is None:
             raise StepFailed("the event names no contact (EmailAddress, Phone or externalCustomerId)")
-        customer = await customers.add_or_update(session, run.partner_id, contact)
+        customer = await customers.add_or_update(await on_session(session), run.partner_id, contact)
         run.customer_id = customer.id
         return customer.id
 

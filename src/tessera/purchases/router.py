@@ -40,8 +40,8 @@ def customer_of(params: Params) -> CustomerInput | None:
 @loyalty.authed("/api/v2/marketing-actions/calc", "/api/v1/marketing-actions/calc")
 async def calc(request: Request, params: Params, caller: Caller) -> Response:
     cart = cart_request(params)
-    async with database(request).reading() as session:
-        answer = await service.calculate(session, caller.partner_id, department_of(params, caller), cart)
+    async with database(request).read() as conn:
+        answer = await service.calculate(conn, caller.partner_id, department_of(params, caller), cart)
     return ok(**answer)
 
 
@@ -53,9 +53,9 @@ async def new_purchase(request: Request, params: Params, caller: Caller) -> Resp
     department_id = department_of(params, caller)
     db = database(request)
     try:
-        async with db.transaction() as session:
+        async with db.write() as conn:
             answer = await service.create(
-                session, caller.partner_id, department_id, cart, customer=customer, order_num=order_num
+                conn, caller.partner_id, department_id, cart, customer=customer, order_num=order_num
             )
     except service.OrderNumTaken:
         async with db.reading() as session:

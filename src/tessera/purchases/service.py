@@ -37,7 +37,7 @@ from tessera.purchases.pricing import (
     price_cart,
 )
 from tessera.purchases.schemas import cart_payload, certificates_payload, codes_payload, money_out
-from tessera.sql import Conn, on_session
+from tessera.sql import Conn
 from tessera.tenancy import service as tenancy
 
 
@@ -100,30 +100,29 @@ async def _judge(
 
 
 async def _cover(
-    session: AsyncSession, partner_id: int, department_id: int, numbers: Sequence[str], total: Decimal
+    conn: Conn, partner_id: int, department_id: int, numbers: Sequence[str], total: Decimal
 ) -> list[CertificateCover]:
     """Checks every certificate is usable here, and how much of ``total`` each pays."""
     found = []
     for number in numbers:
-        row = await certificates_repository.find(session, partner_id, number)
-        if row is None:
+        certificate = await certificates_repository.state_with_value(conn, partner_id, number)
+        if certificate is None:
             raise errors.CertificateNotFound(f"Certificate not found: {number}")
-        certificate, group = row
         usable = (
             certificate.department_id == department_id
-            and certificate.activated_at is not None
-            and certificate.used_at is None
-            and certificate.deleted_at is None
+            and certificate.activated
+            and not certificate.used
+            and not certificate.deleted
         )
         if not usable:
             raise certificate_rules.refusal(
                 Transition.USE,
                 same_department=certificate.department_id == department_id,
-                activated=certificate.activated_at is not None,
-                used=certificate.used_at is not None,
-                deleted=certificate.deleted_at is not None,
+                activated=certificate.activated,
+                used=certificate.used,
+                deleted=certificate.deleted,
             )
-        found.append((certificate.id, group.value))
+        found.append((certificate.id, certificate.value))
     amounts = cover_with_certificates(total, [value for _, value in found])
     return [
         CertificateCover(number, certificate_id, amount)
@@ -149,25 +148,22 @@ def _answer(
     return answer
 
 
-async def calculate(
-    session: AsyncSession, partner_id: int, department_id: int, cart: CartRequest
-) -> dict[str, Any]:
+async def calculate(conn: Conn, partner_id: int, department_id: int, cart: CartRequest) -> dict[str, Any]:
     """``marketing-actions/calc``: what ``purchases/new`` would do with this cart, changing nothing."""
     now = utcnow()
-    conn = await on_session(session)
     department_id = await tenancy.department_of_partner(conn, partner_id, department_id)
     verdicts, actions = await _judge(conn, partner_id, cart, now)
     matched = [
         actions[v.candidate.group_id] for v in verdicts if v.status == CodeStatus.MATCHED and v.candidate
     ]
     priced = price_cart(cart.positions, matched)
-    covers = await _cover(session, partner_id, department_id, cart.certificates, priced.total_price)
+    covers = await _cover(conn, partner_id, department_id, cart.certificates, priced.total_price)
     product_ids = await repository.product_ids(conn, partner_id, [p.sku for p in cart.positions])
     return _answer(cart, priced, verdicts, actions, product_ids, covers, used=False)
 
 
 async def create(
-    session: AsyncSession,
+    conn: Conn,
     partner_id: int,
     department_id: int,
     cart: CartRequest,
@@ -185,9 +181,6 @@ async def create(
     priced without it and its verdict says so.
     """
     now = utcnow()
-    # The customer is written through the ORM (customers.add_or_update); everything else runs on
-    # the driver, on the session's own connection and transaction.
-    conn = await on_session(session)
     department_id = await tenancy.department_of_partner(conn, partner_id, department_id)
     original_total = sum((p.price for p in cart.positions), ZERO)
     fields: dict[str, Any] = {
@@ -204,7 +197,7 @@ async def create(
     purchase_id = await repository.add_purchase_once(conn, fields)
     if purchase_id is None:
         raise OrderNumTaken()
-    customer_id = (await customers.add_or_update(session, partner_id, customer)).id if customer else None
+    customer_id = (await customers.add_or_update(conn, partner_id, customer)).id if customer else None
 
     verdicts, actions = await _judge(conn, partner_id, cart, now)
     final: list[CodeVerdict] = []
@@ -221,7 +214,7 @@ async def create(
             final.append(CodeVerdict(verdict.number, CodeStatus.RECOGNIZED, "Promocode already used", chosen))
     priced = price_cart(cart.positions, applied)
 
-    covers = await _cover(session, partner_id, department_id, cart.certificates, priced.total_price)
+    covers = await _cover(conn, partner_id, department_id, cart.certificates, priced.total_price)
     for cover in covers:
         if cover.amount > 0:
             await certificates.use(conn, partner_id, cover.number, department_id)
