@@ -141,6 +141,8 @@ class Database:
         self._sqlite_writer: sqlite3.Connection | None = None
         self._pool: Any = None
         self._pool_lock = asyncio.Lock()
+        #: See ``sql.Conn.known``.
+        self._known: dict[Any, Any] = {}
 
     @property
     def is_sqlite(self) -> bool:
@@ -154,11 +156,11 @@ class Database:
         if self.is_sqlite:
             if self._sqlite_reader is None:
                 self._sqlite_reader = _open_sqlite(self._sqlite_path, busy_timeout_ms=1000)
-            yield sql.SqliteConn(self._sqlite_reader)
+            yield sql.SqliteConn(self._sqlite_reader, self._known)
             return
         pool = await self._asyncpg_pool()
         async with pool.acquire() as connection:
-            yield sql.AsyncpgConn(connection)
+            yield sql.AsyncpgConn(connection, self._known)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[sql.Conn]:
@@ -166,8 +168,11 @@ class Database:
         any error. On SQLite the block must not await real I/O (see the module docstring)."""
         if not self.is_sqlite:
             pool = await self._asyncpg_pool()
-            async with pool.acquire() as connection, connection.transaction():
-                yield sql.AsyncpgConn(connection)
+            async with pool.acquire() as connection:
+                async with connection.transaction():
+                    conn: sql.Conn = sql.AsyncpgConn(connection, self._known)
+                    yield conn
+                conn.committed()
             return
         async with self._write_lock:
             if self._sqlite_writer is None:
@@ -176,12 +181,14 @@ class Database:
                 self._sqlite_writer = _open_sqlite(self._sqlite_path, busy_timeout_ms=5)
             writer = self._sqlite_writer
             await _begin_immediate(writer)
+            conn = sql.SqliteConn(writer, self._known)
             try:
-                yield sql.SqliteConn(writer)
+                yield conn
             except BaseException:
                 writer.execute("ROLLBACK")
                 raise
             writer.execute("COMMIT")
+            conn.committed()
 
     async def _asyncpg_pool(self) -> Any:
         if self._pool is None:

@@ -77,9 +77,27 @@ class Statement:
 
 
 class Conn:
-    """One connection, inside a unit of work or in autocommit; see the module docstring."""
+    """One connection, inside a unit of work or in autocommit; see the module docstring.
+
+    ``known`` is the process's memo of facts that never stop being true once committed (a tag's
+    id: tags are never deleted), shared by the units of work of one ``Database``. A unit of work
+    adds to it with ``remember``, which takes effect only when the unit commits, so the memo never
+    holds a row that a rollback took back. Connections lent by a session (``on_session``) have a
+    memo of their own that is dropped with them.
+    """
 
     dialect: str
+    known: dict[Any, Any]
+    _remembered: dict[Any, Any]
+
+    def remember(self, key: Any, value: Any) -> None:
+        self._remembered[key] = value
+
+    def committed(self) -> None:
+        """Called by the unit of work after its COMMIT."""
+        if len(self.known) > 100_000:
+            self.known.clear()
+        self.known.update(self._remembered)
 
     @property
     def is_sqlite(self) -> bool:
@@ -154,8 +172,10 @@ class SqliteConn(Conn):
 
     dialect = "sqlite"
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, known: dict[Any, Any] | None = None) -> None:
         self._connection = connection
+        self.known = known if known is not None else {}
+        self._remembered = {}
 
     async def fetchall(self, statement: Statement, /, **params: Any) -> Sequence[Row]:
         # fetchall, never a half-read cursor: an unfinished statement would block the COMMIT.
@@ -174,8 +194,10 @@ class AiosqliteConn(Conn):
 
     dialect = "sqlite"
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, known: dict[Any, Any] | None = None) -> None:
         self._connection = connection
+        self.known = known if known is not None else {}
+        self._remembered = {}
 
     async def fetchall(self, statement: Statement, /, **params: Any) -> Sequence[Row]:
         cursor = await self._connection.execute(*_sqlite(statement, params))
@@ -203,8 +225,10 @@ class AsyncpgConn(Conn):
 
     dialect = "postgresql"
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, known: dict[Any, Any] | None = None) -> None:
         self._connection = connection
+        self.known = known if known is not None else {}
+        self._remembered = {}
 
     @staticmethod
     def _args(statement: Statement, params: Mapping[str, Any]) -> tuple[str, list[Any]]:

@@ -113,13 +113,20 @@ _ADD_CUSTOMER_TAG = Statement(
 
 async def ensure_tags(conn: Conn, partner_id: int, names: Sequence[str], now: datetime) -> dict[str, int]:
     """Tag ids by name, creating the missing tags (concurrent creators both succeed: the second
-    one's insert does nothing, and its read then sees the first one's tag)."""
+    one's insert does nothing, and its read then sees the first one's tag).
+
+    Tags are never deleted (only taken off customers), so a tag's id is remembered once the unit
+    of work commits (``Conn.known``): activation tags a customer on every call.
+    """
     found: dict[str, int] = {}
     for name in names:
-        tag_id = await conn.fetchval(_TAG_ID, partner_id=partner_id, name=name)
+        tag_id = conn.known.get(("tag", partner_id, name))
         if tag_id is None:
-            await conn.execute(_ADD_TAG, partner_id=partner_id, name=name, now=now)
             tag_id = await conn.fetchval(_TAG_ID, partner_id=partner_id, name=name)
+            if tag_id is None:
+                await conn.execute(_ADD_TAG, partner_id=partner_id, name=name, now=now)
+                tag_id = await conn.fetchval(_TAG_ID, partner_id=partner_id, name=name)
+            conn.remember(("tag", partner_id, name), int(tag_id))
         found[name] = int(tag_id)
     return found
 

@@ -1,0 +1,44 @@
+"""The driver's units of work (db.read / db.write, tessera.sql) on both databases."""
+
+from __future__ import annotations
+
+import pytest
+
+from tessera.clock import utcnow
+from tessera.customers import repository as customers
+from tessera.db import Database
+from tessera.tenancy import service as tenancy
+
+
+class Boom(Exception):
+    pass
+
+
+async def test_a_tag_id_is_remembered_only_once_its_unit_of_work_commits(
+    database: Database, department: tenancy.NewDepartment
+) -> None:
+    partner_id = department.partner_id
+    with pytest.raises(Boom):
+        async with database.write() as conn:
+            await customers.ensure_tags(conn, partner_id, ["VIP"], utcnow())
+            assert conn.known.get(("tag", partner_id, "VIP")) is None  # not before the commit
+            raise Boom()
+    async with database.write() as conn:
+        assert ("tag", partner_id, "VIP") not in conn.known
+        again = await customers.ensure_tags(conn, partner_id, ["VIP"], utcnow())
+    # The rolled-back tag is gone: the id handed out now is a new row's, and it is remembered.
+    async with database.read() as conn:
+        assert conn.known[("tag", partner_id, "VIP")] == again["VIP"]
+        rows = await conn.fetchall(customers._TAG_ID, partner_id=partner_id, name="VIP")
+    assert [int(row[0]) for row in rows] == [again["VIP"]]
+
+
+async def test_a_failed_unit_of_work_writes_nothing(
+    database: Database, department: tenancy.NewDepartment
+) -> None:
+    with pytest.raises(Boom):
+        async with database.write() as conn:
+            await customers.ensure_tags(conn, department.partner_id, ["Gone"], utcnow())
+            raise Boom()
+    async with database.read() as conn:
+        assert await conn.fetchval(customers._TAG_ID, partner_id=department.partner_id, name="Gone") is None
