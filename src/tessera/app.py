@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tessera import errors, esputnik
+from tessera import errors, esputnik, health
 from tessera.admin import web as admin_web
 from tessera.certificates.router import loyalty as certificates_loyalty
 from tessera.config import Settings
@@ -92,4 +92,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         routes.extend(loyalty.routes)
     routes.extend(messaging.routes)
     routes.extend(contacts.routes)
+    routes.extend(health.ROUTES)
     return TesseraApp(routes, admin, _face_of_unknown_path)

@@ -22,6 +22,20 @@ def upgrade(database_url: str) -> None:
     command.upgrade(alembic_config(database_url), "head")
 
 
-async def upgrade_async(database_url: str) -> None:
-    # Alembic's env.py runs its own event loop; keep it off the caller's loop.
-    await asyncio.to_thread(upgrade, database_url)
+_head: str | None = None
+
+
+async def head_revision() -> str:
+    """The latest migration's revision: the schema this code was written for (read once)."""
+    global _head
+    if _head is None:
+        _head = await asyncio.to_thread(_read_head)
+    return _head
+
+
+def _read_head() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    assert head is not None
+    return head
