@@ -100,21 +100,34 @@ _CLAIM_SQL = (
 CLAIM = Statement(
     _CLAIM_SQL.replace("{lock}", ""), postgresql=_CLAIM_SQL.replace("{lock}", " FOR UPDATE SKIP LOCKED")
 )
-_ACTIVATE_SINGLE_USE = Statement(
+_ACTIVATE_SINGLE_USE_SQL = (
     "UPDATE promocodes SET activated_at = :now, customer_id = :customer_id,"
     " receipt_date = coalesce(receipt_date, :now),"
     f" state = CASE WHEN state = {AVAILABLE} THEN {ISSUED} ELSE state END"
     " WHERE id = :code_id AND activated_at IS NULL AND (customer_id IS NULL OR customer_id = :customer_id)"
     " RETURNING state"
 )
+_RECORD_ACTIVATION_SQL = (
+    "INSERT INTO promocode_activations (partner_id, promocode_id, customer_id, department_id, activated_at)"
+    " VALUES (:partner_id, :code_id, :customer_id, :department_id, :now) ON CONFLICT DO NOTHING"
+)
+_ACTIVATE_SINGLE_USE = Statement(_ACTIVATE_SINGLE_USE_SQL)
+#: PostgreSQL: the guarded UPDATE and the activation row in one round trip. The INSERT reads the
+#: UPDATE's RETURNING, so a lost race records nothing.
+_ACTIVATE_SINGLE_USE_AND_RECORD = Statement(
+    f"WITH activated AS ({_ACTIVATE_SINGLE_USE_SQL}),"
+    " recorded AS (INSERT INTO promocode_activations"
+    " (partner_id, promocode_id, customer_id, department_id, activated_at)"
+    " SELECT CAST(:partner_id AS BIGINT), :code_id, :customer_id, CAST(:department_id AS BIGINT), :now"
+    " FROM activated"
+    " ON CONFLICT DO NOTHING)"
+    " SELECT state FROM activated"
+)
 _MARK_ISSUED = Statement(
     f"UPDATE promocodes SET state = {ISSUED}, receipt_date = :now WHERE id = :code_id AND state = {AVAILABLE}"
 )
 _STATE_OF = Statement("SELECT state FROM promocodes WHERE id = :code_id")
-_RECORD_ACTIVATION = Statement(
-    "INSERT INTO promocode_activations (partner_id, promocode_id, customer_id, department_id, activated_at)"
-    " VALUES (:partner_id, :code_id, :customer_id, :department_id, :now) ON CONFLICT DO NOTHING"
-)
+_RECORD_ACTIVATION = Statement(_RECORD_ACTIVATION_SQL)
 _COUNT_AVAILABLE_UP_TO = Statement(
     "SELECT count(*) FROM (SELECT id FROM promocodes"
     f" WHERE group_id = :group_id AND state = {AVAILABLE} LIMIT :limit) AS free"
@@ -239,15 +252,27 @@ async def claim_next_available(
     return code_row(row) if row is not None else None
 
 
-async def activate_single_use(conn: Conn, code_id: int, customer_id: int, now: datetime) -> int | None:
-    """Marks a single-use code activated by this customer; None when someone got there first.
+async def activate_single_use(
+    conn: Conn, partner_id: int, code_id: int, customer_id: int, department_id: int, now: datetime
+) -> int | None:
+    """Marks a single-use code activated by this customer and records who activated it where;
+    None when someone got there first (and then nothing is recorded).
 
     One guarded UPDATE: it succeeds only while ``activated_at`` is empty and the code is free or
     was issued to this same customer, so concurrent activations have exactly one winner.
     Returns the code's state afterwards.
     """
-    state = await conn.fetchval(_ACTIVATE_SINGLE_USE, code_id=code_id, customer_id=customer_id, now=now)
-    return int(state) if state is not None else None
+    params = {"code_id": code_id, "customer_id": customer_id, "now": now}
+    if not conn.is_sqlite:
+        state = await conn.fetchval(
+            _ACTIVATE_SINGLE_USE_AND_RECORD, partner_id=partner_id, department_id=department_id, **params
+        )
+        return int(state) if state is not None else None
+    state = await conn.fetchval(_ACTIVATE_SINGLE_USE, **params)
+    if state is None:
+        return None
+    await record_activation(conn, partner_id, code_id, customer_id, department_id, now)
+    return int(state)
 
 
 async def mark_issued(conn: Conn, code_id: int, now: datetime) -> int:

@@ -70,12 +70,11 @@ async def activate(conn: Conn, caller: Caller, ref: CustomerRef, group_name: str
         group_type=group.group_type, group_enabled=group.enabled, expires_at=code.expires_at, now=now
     )
     if group.apply_items_once:
-        state = await repository.activate_single_use(conn, code.id, customer_id, now)
-        if state is None:
-            raise errors.PromocodeAlreadyActivated()
-        await repository.record_activation(
+        state = await repository.activate_single_use(
             conn, caller.partner_id, code.id, customer_id, caller.department_id, now
         )
+        if state is None:
+            raise errors.PromocodeAlreadyActivated()
     else:
         if not await repository.record_activation(
             conn, caller.partner_id, code.id, customer_id, caller.department_id, now
