@@ -249,12 +249,7 @@ def purchases_table(results: dict[str, Any]) -> str:
         "errors",
         "not applied",
         "CPU ms/req",
-        "bare req/s",
-        "p50",
-        "p99",
-        "errors",
-        "CPU ms/req",
-        "ours/bare",
+        *bench_http.BARE_HEADERS,
         f">={TARGET_RPS} & >={TARGET_RATIO:.0%}",
     ]
     return title + "\n" + common.table(headers, rows)
