@@ -13,7 +13,8 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./tessera.db"
     #: PostgreSQL connections each process keeps open, and how many more it may open at a peak.
-    #: Keep processes × (size + overflow) under the server's max_connections.
+    #: Keep processes × (2 × size + overflow) under the server's max_connections: each process has
+    #: an asyncpg pool of `size` for the hot paths and an SQLAlchemy pool of size + overflow.
     database_pool_size: int = Field(20, ge=1)
     database_pool_overflow: int = Field(10, ge=0)
     smtp_url: str | None = None
