@@ -184,10 +184,13 @@ class Database:
             conn = sql.SqliteConn(writer, self._known)
             try:
                 yield conn
+                writer.execute("COMMIT")
             except BaseException:
-                writer.execute("ROLLBACK")
+                # Also when the COMMIT itself fails (a full disk): never leave the writer inside
+                # a transaction, or its next BEGIN IMMEDIATE would fail.
+                if writer.in_transaction:
+                    writer.execute("ROLLBACK")
                 raise
-            writer.execute("COMMIT")
             conn.committed()
 
     async def _asyncpg_pool(self) -> Any:
