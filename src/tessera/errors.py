@@ -246,6 +246,18 @@ class MethodNotAllowed(TransportError):
     http_status = 405
 
 
+class BadRequestBody(TransportError):
+    """The body could not be read at all (malformed multipart, a part too large)."""
+
+    status_code = -400
+    message = "Bad request body"
+
+    def __init__(self, http_status: int, detail: str) -> None:
+        super().__init__(f"The request body cannot be read: {detail}")
+        self.http_status = http_status  # type: ignore[misc]
+        self.status_code = -http_status  # type: ignore[misc]
+
+
 class InternalError(TransportError):
     """Something unexpected failed; the log line with this request id says what."""
 

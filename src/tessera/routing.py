@@ -15,6 +15,7 @@ with the request id that the log line carries; never a text/plain page).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -44,7 +46,12 @@ class JsonResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        try:
+            return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        except orjson.JSONEncodeError:
+            # What orjson refuses and the json module takes: integers beyond 64 bits echoed from
+            # a client's own JSON.
+            return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class Face(Protocol):
@@ -152,7 +159,7 @@ class TesseraApp:
         route = by_method.get(method) or (by_method.get("GET") if method == "HEAD" else None)
         if route is None:
             face = next(iter(by_method.values())).face
-            allowed = ", ".join(sorted(by_method))
+            allowed = ", ".join(sorted({*by_method, *(["HEAD"] if "GET" in by_method else [])}))
             response = face.render_error(errors.MethodNotAllowed())
             response.headers["Allow"] = allowed
             await response(scope, receive, send)
@@ -164,6 +171,9 @@ class TesseraApp:
             response = await route.endpoint(request)
         except errors.TesseraError as error:
             response = route.face.render_error(error)
+        except HTTPException as error:
+            # Starlette's own refusals (a malformed multipart body, a part over its size limit).
+            response = route.face.render_error(errors.BadRequestBody(error.status_code, str(error.detail)))
         except Exception:
             request_id = _request_id(scope)
             log.exception("unexpected error in %s %s (request id %s)", method, route.path, request_id)

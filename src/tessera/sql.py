@@ -20,6 +20,7 @@ databases. Services never see any of this: they pass the ``Conn`` through to rep
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -159,7 +160,12 @@ def sqlite_value(value: Any) -> Any:
 
 
 def _json_text(value: Any) -> Any:
-    return orjson.dumps(value).decode() if isinstance(value, dict | list) else value
+    if not isinstance(value, dict | list):
+        return value
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # integers beyond 64 bits, which the json module writes
+        return json.dumps(value, ensure_ascii=False)
 
 
 def _sqlite(statement: Statement, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:

@@ -93,3 +93,29 @@ async def test_an_unexpected_failure_answers_the_faces_json_with_a_request_id(
     body = response.json()
     assert body["status"] == "error" and body["status_code"] == -500 and body["request_id"] == "req-42"
     assert "a bug" not in response.text
+
+
+async def test_a_cart_position_number_past_64_bits_is_an_invalid_cart(loyalty: LoyaltyClient) -> None:
+    cart = f'{{"{HUGE}": {{"sku": "A", "price": 10, "quantity": 1}}}}'
+    body = await loyalty.call("marketing-actions/calc", cart=cart)
+    assert body["status"] == "error" and body["status_code"] == -1000, body
+
+
+async def test_an_event_param_past_64_bits_is_stored(
+    client: httpx.AsyncClient, database: Database, department: tenancy.NewDepartment
+) -> None:
+    key = await new_key(database, department.partner_id)
+    event = {"eventTypeKey": "big", "keyValue": "k-1", "params": [{"name": "n", "value": int(HUGE)}]}
+    response = await client.post("/api/v2/event", json=event, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200, response.text
+
+
+async def test_a_malformed_multipart_body_is_a_400_in_the_faces_shape(loyalty: LoyaltyClient) -> None:
+    response = await loyalty.http.post(
+        "/api/v2/promocodes/numbers/add/",
+        content=b"--x\r\nContent-Disposition: form-data\r\n\r\nno name\r\n--x--\r\n",
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["status"] == "error" and body["status_code"] == -400, body

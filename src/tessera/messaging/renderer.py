@@ -25,6 +25,7 @@ import atexit
 import concurrent.futures
 import multiprocessing
 import resource
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,7 +44,10 @@ Result = tuple[str, ...] | RenderFailed
 
 
 def _limit_memory(limit: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)  # a container's own cap, lower than ours, stays in force
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def _render_jobs(jobs: Sequence[Job]) -> list[tuple[str, ...] | str]:
@@ -63,13 +67,18 @@ class Renderer:
     def __init__(self, memory_limit: int = MEMORY_LIMIT_BYTES) -> None:
         self._memory_limit = memory_limit
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        # One call at a time per event loop: a deadline then times only its own call, never one
+        # queued behind another, and killing an overrunning child cannot hit another's render.
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def render(self, jobs: Sequence[Job]) -> list[Result]:
         """Each job's renders, in order; a job that fails does not fail the others."""
         if not jobs:
             return []
-        # No lock: calls queue in the pool. A call whose child is replaced under it (another
-        # call's render killed it) retries its jobs one by one like any lost call.
+        # A call whose child is replaced under it anyway (a call from another event loop of this
+        # process killed it) retries its jobs one by one like any lost call.
         try:
             return self._results(await self._call(jobs))
         except _RendererLost as lost:
@@ -95,6 +104,12 @@ class Renderer:
         return [RenderFailed(item) if isinstance(item, str) else item for item in raw]
 
     async def _call(self, jobs: Sequence[Job]) -> list[tuple[str, ...] | str]:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.setdefault(loop, asyncio.Lock())
+        async with lock:
+            return await self._call_alone(jobs)
+
+    async def _call_alone(self, jobs: Sequence[Job]) -> list[tuple[str, ...] | str]:
         pool = self._pool or self._start()
         deadline = BASE_SECONDS + SECONDS_PER_RENDER * len(jobs)
         try:
@@ -103,7 +118,7 @@ class Renderer:
         except TimeoutError:
             self._stop()
             raise _RendererLost(f"the template took longer than {deadline:g} s to render") from None
-        except concurrent.futures.BrokenExecutor:
+        except (concurrent.futures.BrokenExecutor, RuntimeError):
             self._stop()
             raise _RendererLost("the template made its renderer fail (too much memory?)") from None
 
@@ -123,7 +138,9 @@ class Renderer:
         # A render past its deadline is still running: end the child, not only the pool's queue.
         for process in list(getattr(pool, "_processes", {}).values()):
             process.kill()
-        pool.shutdown(wait=wait, cancel_futures=True)
+        # Queued calls (from another event loop) are not cancelled: the dead child breaks them, and
+        # they retry as lost calls.
+        pool.shutdown(wait=wait, cancel_futures=False)
 
     def close(self) -> None:
         """Ends the child and waits for the pool's thread (at exit: nothing left half-torn-down)."""

@@ -141,9 +141,16 @@ def parse_cart(raw: Any) -> list[Position]:
 
 def _position_number(key: str) -> int:
     try:
-        return int(key)
+        number = int(key)
     except ValueError:
         raise errors.InvalidParameter("cart", f"position key {key!r} is not a number") from None
+    if not 0 <= number <= MAX_POSITION_NUMBER:
+        raise errors.InvalidParameter("cart", f"position key {key!r} is out of range")
+    return number
+
+
+#: Position numbers are echoed back as JSON numbers: keep them well inside 64 bits.
+MAX_POSITION_NUMBER = 2**31 - 1
 
 
 def conditions_met(action: PromoAction, positions: Sequence[Position]) -> bool:
