@@ -6,7 +6,7 @@ Two ways in, one database:
   (see ``tessera.sql``). On SQLite these are two ``sqlite3`` connections used on the event loop;
   on PostgreSQL, an asyncpg pool.
 - ``reading()`` and ``transaction()`` hand out an SQLAlchemy ``AsyncSession``, for the cold paths
-  (uploads, admin pages, the worker, purchases) and everything that needs the ORM.
+  (uploads, admin pages, the worker) and everything that needs the ORM.
 
 SQLite allows one writer at a time. Write transactions start with ``BEGIN IMMEDIATE`` so two
 writers queue on the database lock instead of deadlocking after both read. In one process every
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -61,6 +60,16 @@ def async_url(url: str) -> str:
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///... or postgresql://...")
 
 
+def _sqlite_pragmas(busy_timeout_ms: int) -> tuple[str, ...]:
+    """Every SQLite connection's settings, SQLAlchemy's and the driver's own alike."""
+    return (
+        "PRAGMA journal_mode=WAL",
+        f"PRAGMA busy_timeout={busy_timeout_ms}",
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA synchronous=NORMAL",
+    )
+
+
 def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
     engine = create_async_engine(
         url,
@@ -77,10 +86,8 @@ def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
         # Let SQLAlchemy's "begin" event decide how transactions start (pysqlite would BEGIN itself).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        for pragma in _sqlite_pragmas(busy_timeout_ms=30000):
+            cursor.execute(pragma)
         cursor.close()
 
     if writer:
@@ -100,10 +107,8 @@ SQLITE_BUSY_SECONDS = 30.0
 
 def _open_sqlite(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=512)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-    connection.execute("PRAGMA foreign_keys=ON")
-    connection.execute("PRAGMA synchronous=NORMAL")
+    for pragma in _sqlite_pragmas(busy_timeout_ms):
+        connection.execute(pragma)
     return connection
 
 
@@ -215,12 +220,9 @@ class Database:
 
         Routers return only after this block, so the commit happens before the response is sent.
         """
-        if self.is_sqlite:
-            async with self._write_lock, self._write_sessions() as session, session.begin():
-                yield session
-        else:
-            async with self._write_sessions() as session, session.begin():
-                yield session
+        lock = self._write_lock if self.is_sqlite else contextlib.nullcontext()
+        async with lock, self._write_sessions() as session, session.begin():
+            yield session
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -256,23 +258,6 @@ async def _begin_immediate(connection: sqlite3.Connection) -> None:
                 raise
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
-
-
-def insert_or_ignore(session: AsyncSession, model: Any, returning: Any = None) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING [RETURNING returning]`` in the session's dialect
-    (PostgreSQL and SQLite); a row that conflicts returns nothing.
-
-    Built once per dialect, table and returned column; pass the row values when executing it.
-    """
-    return _insert_or_ignore(session.get_bind().dialect.name, model, returning)
-
-
-@functools.cache
-def _insert_or_ignore(dialect: str, model: Any, returning: Any) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    statement = (postgresql if dialect == "postgresql" else sqlite).insert(model).on_conflict_do_nothing()
-    return statement.returning(returning) if returning is not None else statement
 
 
 def contains_nul(value: Any) -> bool:

@@ -88,8 +88,11 @@ class Conn:
     """
 
     dialect: str
-    known: dict[Any, Any]
-    _remembered: dict[Any, Any]
+
+    def __init__(self, connection: Any, known: dict[Any, Any] | None = None) -> None:
+        self._connection = connection
+        self.known: dict[Any, Any] = known if known is not None else {}
+        self._remembered: dict[Any, Any] = {}
 
     def remember(self, key: Any, value: Any) -> None:
         self._remembered[key] = value
@@ -177,11 +180,7 @@ class SqliteConn(Conn):
     """A sqlite3 connection on the event loop: each call runs to completion without yielding."""
 
     dialect = "sqlite"
-
-    def __init__(self, connection: sqlite3.Connection, known: dict[Any, Any] | None = None) -> None:
-        self._connection = connection
-        self.known = known if known is not None else {}
-        self._remembered = {}
+    _connection: sqlite3.Connection
 
     async def fetchall(self, statement: Statement, /, **params: Any) -> Sequence[Row]:
         # fetchall, never a half-read cursor: an unfinished statement would block the COMMIT.
@@ -199,11 +198,6 @@ class AiosqliteConn(Conn):
     """The aiosqlite connection under an SQLAlchemy session (cold paths): each call is a thread hop."""
 
     dialect = "sqlite"
-
-    def __init__(self, connection: Any, known: dict[Any, Any] | None = None) -> None:
-        self._connection = connection
-        self.known = known if known is not None else {}
-        self._remembered = {}
 
     async def fetchall(self, statement: Statement, /, **params: Any) -> Sequence[Row]:
         cursor = await self._connection.execute(*_sqlite(statement, params))
@@ -230,11 +224,6 @@ class AsyncpgConn(Conn):
     connections (``on_session``), so a repository function runs the same on either."""
 
     dialect = "postgresql"
-
-    def __init__(self, connection: Any, known: dict[Any, Any] | None = None) -> None:
-        self._connection = connection
-        self.known = known if known is not None else {}
-        self._remembered = {}
 
     @staticmethod
     def _args(statement: Statement, params: Mapping[str, Any]) -> tuple[str, list[Any]]:

@@ -87,12 +87,6 @@ _GUARD = (
 )
 _ACTIVATE = Statement(f"UPDATE certificates SET activated_at = :now {_GUARD} AND activated_at IS NULL")
 _USE = Statement(f"UPDATE certificates SET used_at = :now {_GUARD} AND activated_at IS NOT NULL")
-_LIFECYCLE = Statement(
-    "SELECT department_id, activated_at, used_at, deleted_at FROM certificates"
-    " WHERE partner_id = :partner_id AND number = :number"
-)
-
-
 _WITH_VALUE = Statement(
     "SELECT c.id, c.department_id, c.activated_at, c.used_at, c.deleted_at, g.value"
     " FROM certificates c JOIN certificate_groups g ON g.id = c.group_id"
@@ -137,14 +131,6 @@ async def use(conn: Conn, partner_id: int, number: str, department_id: int, now:
         _USE, partner_id=partner_id, number=number, department_id=department_id, now=now
     )
     return changed > 0
-
-
-async def lifecycle(conn: Conn, partner_id: int, number: str) -> tuple[int, bool, bool, bool] | None:
-    """(department id, activated, used, deleted) of the certificate with this number."""
-    row = await conn.fetchone(_LIFECYCLE, partner_id=partner_id, number=number)
-    if row is None:
-        return None
-    return int(row[0]), row[1] is not None, row[2] is not None, row[3] is not None
 
 
 async def delete(session: AsyncSession, partner_id: int, number: str, now: datetime) -> bool:

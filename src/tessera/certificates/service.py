@@ -78,16 +78,15 @@ async def _transition(
     if await move(conn, partner_id, number, target_dep_id, utcnow()):
         return
     department_id = await tenancy.department_of_partner(conn, partner_id, target_dep_id)
-    found = await repository.lifecycle(conn, partner_id, number)
-    if found is None:
+    certificate = await repository.state_with_value(conn, partner_id, number)
+    if certificate is None:
         raise errors.CertificateNotFound()
-    certificate_department_id, activated, used, deleted = found
     raise rules.refusal(
         transition,
-        same_department=certificate_department_id == department_id,
-        activated=activated,
-        used=used,
-        deleted=deleted,
+        same_department=certificate.department_id == department_id,
+        activated=certificate.activated,
+        used=certificate.used,
+        deleted=certificate.deleted,
     )
 
 

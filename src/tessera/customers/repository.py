@@ -76,29 +76,10 @@ async def update_row(conn: Conn, customer_id: int, fields: dict[str, Any], now: 
     return _customer_row(row)
 
 
-_FIND_ID = {
-    kind: Statement(f"SELECT id FROM customers WHERE partner_id = :partner_id AND {column.key} = :value")
-    for kind, column in _COLUMNS.items()
-}
-
-
-async def find_id(conn: Conn, partner_id: int, ref: CustomerRef) -> int | None:
-    # On the driver: every issue and activation starts with this look-up.
-    customer_id = await conn.fetchval(_FIND_ID[ref.kind], partner_id=partner_id, value=ref.value)
-    return int(customer_id) if customer_id is not None else None
-
-
 async def get(session: AsyncSession, partner_id: int, customer_id: int) -> Customer | None:
     return await session.scalar(
         select(Customer).where(Customer.partner_id == partner_id, Customer.id == customer_id)
     )
-
-
-async def add(session: AsyncSession, partner_id: int, fields: dict[str, Any]) -> Customer:
-    customer = Customer(partner_id=partner_id, **fields)
-    session.add(customer)
-    await session.flush()
-    return customer
 
 
 _TAG_ID = Statement("SELECT id FROM tags WHERE partner_id = :partner_id AND name = :name")

@@ -146,10 +146,10 @@ async def get(session: AsyncSession, partner_id: int, ref: CustomerRef) -> Custo
 
 
 async def get_id(conn: Conn, partner_id: int, ref: CustomerRef) -> int:
-    customer_id = await repository.find_id(conn, partner_id, ref)
-    if customer_id is None:
+    customer = await repository.find_row(conn, partner_id, ref)
+    if customer is None:
         raise errors.CustomerNotFound()
-    return customer_id
+    return customer.id
 
 
 def parse_tag_names(raw: str) -> list[str]:

@@ -118,7 +118,7 @@ async def subscribe(request: Request, partner: int) -> JsonResponse:
     async with database(request).transaction() as session:
         conn = await on_session(session)
         known = [
-            await customers_repository.find_id(conn, partner, ref) for ref in contact_input(contact).refs()
+            await customers_repository.find_row(conn, partner, ref) for ref in contact_input(contact).refs()
         ]
         customer = await _save(session, partner, contact)
         # eSputnik: subscribeFromApi for a new contact, subscribeUpdateFromApi for a known one.

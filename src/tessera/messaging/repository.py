@@ -10,8 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera.messaging.models import Delivery, Event, Message, Workflow, WorkflowRun
 from tessera.sql import Conn, Statement
 
-EVENTS = cast(Table, Event.__table__)
-WORKFLOWS = cast(Table, Workflow.__table__)
 # Events arrive by the thousand a second, and activations start tag workflows: what they write is
 # run on the driver (tessera.sql).
 _ADD_EVENT = Statement(
