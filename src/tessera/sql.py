@@ -148,7 +148,8 @@ def is_unique_violation(error: BaseException) -> bool:
     cause = getattr(error, "orig", None) or error
     if isinstance(cause, sqlite3.IntegrityError):
         return "UNIQUE" in str(cause)
-    return type(cause).__name__ == "UniqueViolationError"
+    # asyncpg's own error, or SQLAlchemy's adapter of it, which keeps its SQLSTATE.
+    return type(cause).__name__ == "UniqueViolationError" or getattr(cause, "sqlstate", None) == "23505"
 
 
 def sqlite_value(value: Any) -> Any:

@@ -8,6 +8,7 @@ Time passing is simulated by making waiting runs due (``available_at`` moved to 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,8 +22,10 @@ from tessera.clock import utcnow
 from tessera.config import Settings
 from tessera.db import Database
 from tessera.messaging import templates
+from tessera.messaging.leases import Claim
 from tessera.messaging.models import Delivery, Event, WorkflowRun
 from tessera.messaging.worker import Worker
+from tessera.messaging.workflows import WorkflowEngine
 from tessera.tenancy import service as tenancy
 
 ANNA = "anna@example.com"
@@ -758,6 +761,111 @@ class TestWaitStep:
 
         assert [r.status for r in await runs(database)] == ["done"]
         assert (await loyalty.call("users/info", email=ANNA))["status"] == "error"
+
+
+# ------------------------------------------------------------------------------------------------
+# Leases: a worker's hold on the runs it claimed
+
+
+class SlowEngine(WorkflowEngine):
+    """Takes ``pause`` seconds before each run, and first waits for ``gate`` when it is given."""
+
+    def __init__(self, worker: Worker, pause: float = 0.0, gate: asyncio.Event | None = None) -> None:
+        super().__init__(worker.database, worker.settings.delivery_max_attempts, 1.0)
+        self.pause = pause
+        self.gate = gate
+        self.started: list[int] = []
+        self.working = asyncio.Event()
+        self.stalled = asyncio.Event()
+
+    async def execute(self, run_id: int, claim: Claim) -> None:
+        self.started.append(run_id)
+        self.working.set()
+        if self.gate is not None and len(self.started) > 1:
+            self.stalled.set()
+            await self.gate.wait()
+        await asyncio.sleep(self.pause)
+        await super().execute(run_id, claim)
+
+
+async def signups(api: Api, loyalty: LoyaltyClient, count: int, *then: dict[str, Any]) -> list[str]:
+    """``count`` sign-up events, each starting a run that issues a code and sends it, then ``then``."""
+    await upload(loyalty, "Summer", *[f"S-{index}" for index in range(count + 5)])
+    message_id = await api.message("email")
+    await api.workflow(
+        {"event": "promo_signup"},
+        {"type": "issue_promocode", "group": "Summer"},
+        {"type": "send", "message_id": message_id, "to_param": "EmailAddress"},
+        *then,
+    )
+    emails = [f"lease{index}@example.com" for index in range(count)]
+    for email in emails:
+        await api.event("promo_signup", email, EmailAddress=email)
+    return emails
+
+
+async def one_code_and_delivery_each(loyalty: LoyaltyClient, database: Database, emails: list[str]) -> None:
+    sent = sorted((d.recipient, d.data["code"]) for d in await deliveries(database))
+    assert [to for to, _ in sent] == sorted(emails)
+    for to, code in sent:
+        assert await codes_of(loyalty, email=to) == [code]
+    assert len({code for _, code in sent}) == len(emails)
+
+
+class TestLeases:
+    async def test_a_batch_that_outlasts_its_lease_is_renewed_not_taken_over(
+        self, api: Api, loyalty: LoyaltyClient, database: Database, settings: Settings
+    ) -> None:
+        emails = await signups(api, loyalty, 8)
+        short = settings.model_copy(update={"delivery_lease_seconds": 1.0, "worker_batch_size": 50})
+        first, second = Worker(database, short, channels={}), Worker(database, short, channels={})
+        # 8 runs at 0.3 s each take more than twice the 1 s lease: without renewal, the second
+        # worker would take the runs the first has not reached yet.
+        first.engine = engine = SlowEngine(first, pause=0.3)
+        working = asyncio.create_task(first.process_runs())
+        await asyncio.wait_for(engine.working.wait(), 30)
+        while not working.done():
+            await second.process_runs()
+            await asyncio.sleep(0.05)
+        assert await working == 8
+
+        assert [(r.status, r.claim_serial, r.last_error) for r in await runs(database)] == [
+            ("done", 1, None)
+        ] * 8
+        await one_code_and_delivery_each(loyalty, database, emails)
+
+    async def test_runs_taken_over_after_their_lease_lapsed_are_skipped_and_the_rest_is_worked(
+        self, api: Api, loyalty: LoyaltyClient, database: Database, settings: Settings
+    ) -> None:
+        # Each run ends waiting an hour, so a run taken over is still active when the first
+        # worker comes back to it: only the claim tells that it is no longer the first's.
+        emails = await signups(api, loyalty, 4, {"type": "wait", "seconds": 3600})
+        first, second = Worker(database, settings, channels={}), Worker(database, settings, channels={})
+        gate = asyncio.Event()
+        first.engine = engine = SlowEngine(first, gate=gate)
+        working = asyncio.create_task(first.process_runs())
+        await asyncio.wait_for(engine.stalled.wait(), 30)  # the first run is worked, then it stalls
+        first_run, *taken, last_run = [r.id for r in await runs(database)]
+        # The stalled worker's leases on two runs lapse, and the second worker claims and works them.
+        async with database.transaction() as session:
+            await session.execute(
+                update(WorkflowRun)
+                .where(WorkflowRun.id.in_(taken))
+                .values(locked_until=utcnow() - timedelta(seconds=1))
+            )
+        assert await second.process_runs() == 2
+        gate.set()
+        assert await working == 4
+
+        found = {r.id: r for r in await runs(database)}
+        assert {run_id: found[run_id].claim_serial for run_id in found} == {
+            first_run: 1,
+            taken[0]: 2,
+            taken[1]: 2,
+            last_run: 1,
+        }
+        assert {(r.status, r.step_index, r.last_error) for r in found.values()} == {("active", 3, None)}
+        await one_code_and_delivery_each(loyalty, database, emails)
 
 
 # ------------------------------------------------------------------------------------------------

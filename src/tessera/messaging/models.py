@@ -95,6 +95,9 @@ class WorkflowRun(Base):
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
     available_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None]
+    #: Counts the run's claims: a worker holds the run while this is still the number its claim
+    #: set, so a worker whose lease lapsed and was taken over can tell (the worker's ``RunClaim``).
+    claim_serial: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

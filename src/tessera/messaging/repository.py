@@ -4,9 +4,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, or_, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tessera.clock import utcnow
 from tessera.messaging.models import Delivery, Event, Message, Workflow, WorkflowRun
 from tessera.sql import Conn, Statement
 
@@ -243,7 +244,19 @@ async def renew_leases(session: AsyncSession, held: dict[int, int], until: datet
     return set(result.all())
 
 
-async def claim_runs(session: AsyncSession, now: datetime, lease: timedelta, limit: int) -> Sequence[int]:
+async def database_now(session: AsyncSession) -> datetime:
+    """The database's clock, in naive UTC like every stored timestamp: leases are taken and
+    renewed on it, so workers on hosts whose clocks disagree still agree on when a lease ends.
+    SQLite is a file on this host, so its clock is this host's."""
+    if session.get_bind().dialect.name != "postgresql":
+        return utcnow()
+    now: datetime = await session.scalar(text("SELECT clock_timestamp() AT TIME ZONE 'UTC'"))
+    return now
+
+
+async def claim_runs(session: AsyncSession, now: datetime, lease: timedelta, limit: int) -> dict[int, int]:
+    """Leases up to ``limit`` due runs; answers each run's id with the claim serial this claim set,
+    which the worker's hold on the run is checked against (``hold_runs``, ``advance_run``)."""
     due = (
         select(WorkflowRun.id)
         .where(_due(WorkflowRun, "active", now))
@@ -251,28 +264,60 @@ async def claim_runs(session: AsyncSession, now: datetime, lease: timedelta, lim
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    result = await session.scalars(
+    result = await session.execute(
         update(WorkflowRun)
         .where(WorkflowRun.id.in_(due.scalar_subquery()), WorkflowRun.status == "active")
-        .values(locked_until=now + lease, attempts=WorkflowRun.attempts + 1)
+        .values(
+            locked_until=now + lease,
+            attempts=WorkflowRun.attempts + 1,
+            claim_serial=WorkflowRun.claim_serial + 1,
+        )
+        .returning(WorkflowRun.id, WorkflowRun.claim_serial)
+        .execution_options(synchronize_session=False)
+    )
+    return {int(run_id): int(serial) for run_id, serial in sorted(tuple(row) for row in result)}
+
+
+async def hold_runs(session: AsyncSession, held: dict[int, int], until: datetime) -> set[int]:
+    """Extends this worker's claims (run id → claim serial) to ``until``; answers the runs it still
+    holds. A run whose lease lapsed and that another worker claimed has a newer serial."""
+    if not held:
+        return set()
+    result = await session.scalars(
+        update(WorkflowRun)
+        .where(
+            WorkflowRun.status == "active",
+            tuple_(WorkflowRun.id, WorkflowRun.claim_serial).in_(list(held.items())),
+        )
+        .values(locked_until=until)
         .returning(WorkflowRun.id)
         .execution_options(synchronize_session=False)
     )
-    return result.all()
+    return set(result.all())
 
 
-async def get_run(session: AsyncSession, run_id: int) -> WorkflowRun | None:
-    return await session.get(WorkflowRun, run_id)
+async def get_run(session: AsyncSession, run_id: int, *, for_update: bool = False) -> WorkflowRun | None:
+    """A run; ``for_update`` locks its row on PostgreSQL for the step's transaction, so a claim by
+    another worker waits for the step to commit (SQLite's writers take turns anyway)."""
+    return await session.get(WorkflowRun, run_id, with_for_update=for_update or None)
 
 
-async def advance_run(session: AsyncSession, run_id: int, expected_step: int, **values: Any) -> bool:
-    """Moves a run past ``expected_step``; False if another worker already did (the step's work is
-    then rolled back with this transaction)."""
+async def advance_run(
+    session: AsyncSession, run_id: int, expected_step: int, claim_serial: int | None = None, **values: Any
+) -> bool:
+    """Moves a run past ``expected_step``; False if another worker already did, or took the run
+    over (``claim_serial`` no longer this worker's): the step's work then rolls back with this
+    transaction."""
+    guards = [
+        WorkflowRun.id == run_id,
+        WorkflowRun.step_index == expected_step,
+        WorkflowRun.status == "active",
+    ]
+    if claim_serial is not None:
+        guards.append(WorkflowRun.claim_serial == claim_serial)
     result = await session.execute(
         update(WorkflowRun)
-        .where(
-            WorkflowRun.id == run_id, WorkflowRun.step_index == expected_step, WorkflowRun.status == "active"
-        )
+        .where(*guards)
         .values(**values)
         .returning(WorkflowRun.id)
         .execution_options(synchronize_session=False)

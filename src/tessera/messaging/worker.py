@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import email.utils
 import logging
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
@@ -21,6 +20,7 @@ from tessera.config import Settings
 from tessera.db import Database
 from tessera.messaging import repository
 from tessera.messaging.channels import EmailChannel, MaySend, OnResult, Outgoing, SmsChannel
+from tessera.messaging.leases import Claim
 from tessera.messaging.models import Delivery, Message
 from tessera.messaging.renderer import shared as shared_renderer
 from tessera.messaging.templates import RenderFailed
@@ -33,32 +33,6 @@ CHANNEL_NOT_CONFIGURED = "channel not configured"
 
 class Channel(Protocol):
     async def send(self, batch: Sequence[Outgoing], on_result: OnResult, may_send: MaySend) -> None: ...
-
-
-class Claim:
-    """This worker's hold on a claimed batch.
-
-    Sending a batch can outlast its lease (a slow relay, a big batch). Before each message the
-    claim is renewed once a third of the lease has gone by, and a message whose row another
-    worker has since taken back is skipped, so the two never both send it.
-    """
-
-    def __init__(self, database: Database, lease: timedelta, attempts: dict[int, int]) -> None:
-        self.database = database
-        self.lease = lease
-        self.held = dict(attempts)
-        self.renewed = time.monotonic()
-
-    async def may_send(self, delivery_id: int) -> bool:
-        if time.monotonic() - self.renewed > self.lease.total_seconds() / 3:
-            async with self.database.transaction() as session:
-                kept = await repository.renew_leases(session, self.held, utcnow() + self.lease)
-            self.held = {i: a for i, a in self.held.items() if i in kept}
-            self.renewed = time.monotonic()
-        return delivery_id in self.held
-
-    def release(self, delivery_id: int) -> None:
-        self.held.pop(delivery_id, None)
 
 
 def channels_from(settings: Settings) -> dict[str, Channel]:
@@ -140,19 +114,21 @@ class Worker:
 
     async def process_runs(self) -> int:
         async with self.database.reading() as session:
-            if not await repository.run_due(session, utcnow()):
+            if not await repository.run_due(session, await repository.database_now(session)):
                 return 0
         async with self.database.transaction() as session:
-            run_ids = await repository.claim_runs(
-                session, utcnow(), self.lease, self.settings.worker_batch_size
+            claimed = await repository.claim_runs(
+                session, await repository.database_now(session), self.lease, self.settings.worker_batch_size
             )
-        for run_id in run_ids:
-            await self.engine.execute(run_id)
-        return len(run_ids)
+        claim = Claim(self.database, self.lease, claimed, repository.hold_runs)
+        for run_id in claimed:
+            await self.engine.execute(run_id, claim)
+            claim.release(run_id)
+        return len(claimed)
 
     async def process_deliveries(self) -> int:
-        now = utcnow()
         async with self.database.reading() as session:
+            now = await repository.database_now(session)
             due = [
                 channel
                 for channel in ("email", "sms")
@@ -162,6 +138,7 @@ class Worker:
             return 0
         sendable = [channel for channel in due if channel in self.channels]
         async with self.database.transaction() as session:
+            now = await repository.database_now(session)
             for channel in due:
                 if channel not in self.channels:
                     await repository.note_unconfigured(session, channel, now)
@@ -206,6 +183,7 @@ class Worker:
             self.database,
             self.lease,
             {item.delivery_id: attempts[item.delivery_id] for b in ready.values() for item in b},
+            repository.renew_leases,
         )
 
         async def on_result(delivery_id: int, error: str | None) -> None:
@@ -213,12 +191,12 @@ class Worker:
             await self._record(delivery_id, attempts[delivery_id], error)
 
         for channel, batch in ready.items():
-            await self.channels[channel].send(batch, on_result, claim.may_send)
+            await self.channels[channel].send(batch, on_result, claim.holds)
         return len(claimed)
 
     async def _record(self, delivery_id: int, attempts: int, error: str | None, final: bool = False) -> None:
-        now = utcnow()
         async with self.database.transaction() as session:
+            now = utcnow()
             if error is None:
                 await repository.finish_delivery(
                     session, delivery_id, attempts, status="sent", reason=None, now=now
@@ -228,6 +206,7 @@ class Worker:
                     session, delivery_id, attempts, status="failed", reason=error, now=now
                 )
             else:
+                now = await repository.database_now(session)
                 delay = min(2 ** max(attempts - 1, 0), self.settings.delivery_backoff_cap_seconds)
                 await repository.finish_delivery(
                     session,

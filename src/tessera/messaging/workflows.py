@@ -8,6 +8,7 @@ other's work rolls back with it: ``issue_promocode`` never takes a second code f
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -22,10 +23,13 @@ from tessera.customers.identifiers import normalize_email, normalize_phone
 from tessera.db import Database
 from tessera.messaging import repository
 from tessera.messaging.contacts import contact_from
+from tessera.messaging.leases import Claim
 from tessera.messaging.models import WorkflowRun
 from tessera.messaging.schemas import WorkflowStep, parse_steps
 from tessera.promocodes import service as promocodes
-from tessera.sql import on_session
+from tessera.sql import is_unique_violation, on_session
+
+log = logging.getLogger("tessera.worker")
 
 
 class StepFailed(Exception):
@@ -42,23 +46,32 @@ class WorkflowEngine:
         self.max_attempts = max_attempts
         self.backoff_cap_seconds = backoff_cap_seconds
 
-    async def execute(self, run_id: int) -> None:
-        """Runs steps until the run ends, waits, or a step fails."""
-        while True:
+    async def execute(self, run_id: int, claim: Claim) -> None:
+        """Runs steps until the run ends, waits, or a step fails; stops as soon as ``claim`` no
+        longer holds the run (its lease lapsed and another worker took it over)."""
+        while await claim.holds(run_id):
+            serial = claim.serial(run_id)
             try:
                 async with self.database.transaction() as session:
-                    if not await self._step(session, run_id):
+                    if not await self._step(session, run_id, serial):
                         return
             except _LostRace:
                 return
             except (StepFailed, errors.TesseraError) as error:
-                await self._failed(run_id, str(error) or type(error).__name__)
+                await self._failed(run_id, serial, str(error) or type(error).__name__)
+                return
+            except Exception as error:
+                if is_unique_violation(error):
+                    # The step's delivery is already written: another worker took the run over.
+                    return
+                log.exception("workflow run %s failed unexpectedly", run_id)
+                await self._failed(run_id, serial, f"unexpected error: {type(error).__name__}")
                 return
 
-    async def _step(self, session: AsyncSession, run_id: int) -> bool:
+    async def _step(self, session: AsyncSession, run_id: int, serial: int) -> bool:
         """One step; True when the run should go straight on to the next."""
-        run = await repository.get_run(session, run_id)
-        if run is None or run.status != "active":
+        run = await repository.get_run(session, run_id, for_update=True)
+        if run is None or run.status != "active" or run.claim_serial != serial:
             return False
         workflow = await repository.get_workflow(session, run.partner_id, run.workflow_id)
         steps = parse_steps(workflow.steps) if workflow is not None else []
@@ -82,14 +95,15 @@ class WorkflowEngine:
             await customers.add_tags(await on_session(session), run.partner_id, customer_id, [step.tag or ""])
             values.update(customer_id=customer_id)
         elif step.type == "wait":
-            values.update(available_at=utcnow() + timedelta(seconds=step.seconds or 0), locked_until=None)
+            now = await repository.database_now(session)
+            values.update(available_at=now + timedelta(seconds=step.seconds or 0), locked_until=None)
             await self._advance(session, run, **values)
             return False
         await self._advance(session, run, **values)
         return True
 
     async def _advance(self, session: AsyncSession, run: WorkflowRun, **values: Any) -> None:
-        if not await repository.advance_run(session, run.id, run.step_index, **values):
+        if not await repository.advance_run(session, run.id, run.step_index, run.claim_serial, **values):
             raise _LostRace()
 
     async def _customer(self, session: AsyncSession, run: WorkflowRun) -> int:
@@ -152,18 +166,18 @@ class WorkflowEngine:
             ],
         )
 
-    async def _failed(self, run_id: int, reason: str) -> None:
+    async def _failed(self, run_id: int, serial: int, reason: str) -> None:
         async with self.database.transaction() as session:
-            run = await repository.get_run(session, run_id)
-            if run is None or run.status != "active":
+            run = await repository.get_run(session, run_id, for_update=True)
+            if run is None or run.status != "active" or run.claim_serial != serial:
                 return
             if run.attempts >= self.max_attempts:
                 values: dict[str, Any] = {"status": "failed", "locked_until": None, "last_error": reason}
             else:
                 delay = min(2 ** max(run.attempts - 1, 0), self.backoff_cap_seconds)
                 values = {
-                    "available_at": utcnow() + timedelta(seconds=delay),
+                    "available_at": await repository.database_now(session) + timedelta(seconds=delay),
                     "locked_until": None,
                     "last_error": reason,
                 }
-            await repository.advance_run(session, run.id, run.step_index, **values)
+            await repository.advance_run(session, run.id, run.step_index, serial, **values)
