@@ -24,7 +24,7 @@ from tessera.purchases.router import loyalty as purchases_loyalty
 from tessera.routing import Face, RouteTable, TesseraApp
 from tessera.sailplay import LOYALTY, RateLimiter
 from tessera.tenancy.router import loyalty as tenancy_loyalty
-from tessera.tenancy.service import Authenticator
+from tessera.tenancy.service import Authenticator, LookupGuard
 
 
 def _face_of_unknown_path(path: str) -> Face | None:
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     admin.state.authenticator = Authenticator(db, settings.token_cache_seconds)
     admin.state.api_keys = esputnik.ApiKeyAuthenticator(db)
     admin.state.rate_limiter = RateLimiter(settings.rate_limit_per_second)
+    admin.state.lookup_guard = LookupGuard(db, settings.lookup_misses_per_minute)
     admin_web.install(admin)
 
     @admin.exception_handler(errors.TesseraError)

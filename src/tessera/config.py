@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     #: Loyalty-face requests per second per partner and process; over it: HTTP 429. 0 = no limit.
     #: (SailPlay allows 50.)
     rate_limit_per_second: int = 0
+    #: Failed code and certificate look-ups per partner, client address and minute, all
+    #: processes together; past it the client's look-ups answer HTTP 429 until the minute ends.
+    #: 0 = no limit.
+    lookup_misses_per_minute: int = Field(100, ge=0)
     #: Sender address/name for SMS when a message has none (the gateway's alpha-name).
     sms_from: str = "Tessera"
     #: Delivery worker: a claim is leased this long; a crashed worker's claims return after it.

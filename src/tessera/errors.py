@@ -234,6 +234,10 @@ class RateLimited(TransportError):
     http_status = 429
 
 
+class LookupsLimited(RateLimited):
+    message = "Too many failed look-ups: try again in a minute"
+
+
 class UnknownPath(TransportError):
     status_code = -404
     message = "Not found"

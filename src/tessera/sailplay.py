@@ -21,7 +21,7 @@ from starlette.responses import Response
 from tessera import errors
 from tessera.db import Database, contains_nul
 from tessera.routing import ApiRoute, JsonResponse
-from tessera.tenancy.service import Authenticator, Caller
+from tessera.tenancy.service import Authenticator, Caller, LookupGuard
 
 #: Integer parameters are ids and counts stored in 64-bit columns.
 MIN_ID, MAX_ID = -(2**63), 2**63 - 1
@@ -203,6 +203,12 @@ async def authenticate(request: Request, params: Params) -> Caller:
     return caller
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (behind a reverse proxy, uvicorn's ``--forwarded-allow-ips`` makes it
+    the client's own)."""
+    return request.client.host[:64] if request.client else ""
+
+
 def ok(**payload: Any) -> JsonResponse:
     return JsonResponse({"status": "ok", **payload})
 
@@ -251,14 +257,26 @@ class LoyaltyRouter:
 
         return register
 
-    def authed(self, *paths: str) -> Callable[[AuthedHandler], AuthedHandler]:
-        """An endpoint that needs a valid token for the named ``store_department_id`` (else -7)."""
+    def authed(self, *paths: str, lookup: bool = False) -> Callable[[AuthedHandler], AuthedHandler]:
+        """An endpoint that needs a valid token for the named ``store_department_id`` (else -7).
+
+        A ``lookup`` finds a code or certificate by its number: its misses are counted against
+        enumeration (``tenancy.service.LookupGuard``)."""
 
         def register(handler: AuthedHandler) -> AuthedHandler:
             async def endpoint(request: Request) -> Response:
                 params = await read_params(request)
                 caller = await authenticate(request, params)
-                return await handler(request, params, caller)
+                if not lookup:
+                    return await handler(request, params, caller)
+                guard: LookupGuard = request.app.state.lookup_guard
+                client = client_address(request)
+                guard.check(caller.partner_id, client)
+                try:
+                    return await handler(request, params, caller)
+                except (errors.PromocodeNotFound, errors.CertificateNotFound):
+                    await guard.missed(caller.partner_id, client)
+                    raise
 
             endpoint.__name__ = handler.__name__
             endpoint.__doc__ = handler.__doc__

@@ -72,7 +72,7 @@ async def list_groups(request: Request, params: Params, caller: Caller) -> Respo
     )
 
 
-@loyalty.authed(*paths("/numbers/status"))
+@loyalty.authed(*paths("/numbers/status"), lookup=True)
 async def status(request: Request, params: Params, caller: Caller) -> Response:
     number = params.require("number")
     async with database(request).reading() as session:
@@ -92,7 +92,7 @@ async def status(request: Request, params: Params, caller: Caller) -> Response:
     )
 
 
-@loyalty.authed(*paths("/numbers/activate"))
+@loyalty.authed(*paths("/numbers/activate"), lookup=True)
 async def activate(request: Request, params: Params, caller: Caller) -> Response:
     number = params.require("number")
     target_dep_id = params.require_integer("target_dep_id")
@@ -101,7 +101,7 @@ async def activate(request: Request, params: Params, caller: Caller) -> Response
     return ok(activated=True)
 
 
-@loyalty.authed(*paths("/numbers/use"))
+@loyalty.authed(*paths("/numbers/use"), lookup=True)
 async def use(request: Request, params: Params, caller: Caller) -> Response:
     number = params.require("number")
     target_dep_id = params.require_integer("target_dep_id")

@@ -24,7 +24,7 @@ async def list_groups(request: Request, params: Params, caller: Caller) -> Respo
     return ok(groups={"enabled": enabled, "disabled": disabled})
 
 
-@loyalty.authed("/api/v2/promocodes/info", "/api/v2/promocodes/search")
+@loyalty.authed("/api/v2/promocodes/info", "/api/v2/promocodes/search", lookup=True)
 async def info(request: Request, params: Params, caller: Caller) -> Response:
     number = params.require("number")
     async with database(request).read() as conn:
@@ -35,7 +35,7 @@ async def info(request: Request, params: Params, caller: Caller) -> Response:
     return ok(numbers=numbers, promocodes=numbers)
 
 
-@loyalty.authed("/api/v2/promocodes/activate")
+@loyalty.authed("/api/v2/promocodes/activate", lookup=True)
 async def activate(request: Request, params: Params, caller: Caller) -> Response:
     ref = ref_from(params)
     group_name = params.require("group_name")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tessera.clock import utcnow
@@ -82,3 +82,17 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+
+
+class LookupMisses(Base):
+    """Failed code and certificate look-ups by one partner's client address in one minute: the
+    count that stops a client from enumerating codes (``tenancy.service.LookupGuard``). Shared by
+    every process; rows of past minutes are deleted as new ones come."""
+
+    __tablename__ = "lookup_misses"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: Minutes since the epoch (UTC).
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    misses: Mapped[int]

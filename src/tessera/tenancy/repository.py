@@ -96,6 +96,26 @@ async def partner_of_department(conn: Conn, department_id: int) -> int | None:
     return int(partner_id) if partner_id is not None else None
 
 
+_COUNT_LOOKUP_MISS = Statement(
+    "INSERT INTO lookup_misses (partner_id, client, minute, misses)"
+    " VALUES (:partner_id, :client, :minute, 1)"
+    " ON CONFLICT (partner_id, client, minute) DO UPDATE SET misses = lookup_misses.misses + 1"
+    " RETURNING misses"
+)
+_FORGET_LOOKUP_MISSES = Statement("DELETE FROM lookup_misses WHERE minute < :minute")
+
+
+async def count_lookup_miss(conn: Conn, partner_id: int, client: str, minute: int) -> int:
+    """Counts one failed look-up; answers how many this client has had in this minute, in every
+    process together."""
+    misses = await conn.fetchval(_COUNT_LOOKUP_MISS, partner_id=partner_id, client=client, minute=minute)
+    return int(misses)
+
+
+async def forget_lookup_misses(conn: Conn, before_minute: int) -> None:
+    await conn.execute(_FORGET_LOOKUP_MISSES, minute=before_minute)
+
+
 async def add_api_key(session: AsyncSession, partner_id: int, key_hash: str, prefix: str) -> ApiKey:
     api_key = ApiKey(partner_id=partner_id, key_hash=key_hash, prefix=prefix)
     session.add(api_key)

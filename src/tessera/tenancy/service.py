@@ -136,6 +136,48 @@ class Authenticator:
         return caller
 
 
+class LookupGuard:
+    """Stops a client from enumerating codes and certificates (SPEC §3's look-ups).
+
+    Failed look-ups (an unknown code or certificate number) are counted per partner and client
+    address in one-minute windows, in the database, so every process shares the count. Past
+    ``limit`` in a minute, that client's look-ups (found or not) answer HTTP 429 until the minute
+    ends. A process learns that a client is over the limit from its own next miss, so hits cost
+    nothing: a client spread over N processes gets at most N more misses than the limit.
+    """
+
+    def __init__(self, database: Database, limit: int) -> None:
+        self._database = database
+        self.limit = limit
+        self._blocked: dict[tuple[int, str], int] = {}
+        self._minute = 0
+
+    @staticmethod
+    def _current_minute() -> int:
+        return int(time.time() // 60)
+
+    def check(self, partner_id: int, client: str) -> None:
+        """Refuses a look-up by a client that is over the limit this minute."""
+        if self._blocked and self._blocked.get((partner_id, client)) == self._current_minute():
+            raise errors.LookupsLimited()
+
+    async def missed(self, partner_id: int, client: str) -> None:
+        """Counts a failed look-up; refuses it too when it is one over the limit."""
+        if self.limit <= 0:
+            return
+        minute = self._current_minute()
+        async with self._database.write() as conn:
+            if minute != self._minute:
+                # A new minute: this process drops what it knew, and the table what is past.
+                self._minute = minute
+                self._blocked.clear()
+                await repository.forget_lookup_misses(conn, minute - 1)
+            misses = await repository.count_lookup_miss(conn, partner_id, client, minute)
+        if misses > self.limit:
+            self._blocked[(partner_id, client)] = minute
+            raise errors.LookupsLimited()
+
+
 async def create_api_key(session: AsyncSession, partner_id: int) -> str:
     if await repository.get_partner(session, partner_id) is None:
         raise errors.PartnerNotFound(f"Partner {partner_id} not found")
