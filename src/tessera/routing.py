@@ -116,6 +116,11 @@ class RouteTable:
         names, by_method = templated
         return by_method, dict(zip(names, values, strict=True))
 
+    def routes(self) -> list[ApiRoute]:
+        """Every route once, by path."""
+        by_path = [*self._exact.values(), *(by_method for _, by_method in self._templated.values())]
+        return sorted({route for by_method in by_path for route in by_method.values()}, key=lambda r: r.path)
+
     def paths(self) -> list[str]:
         return sorted(
             [*self._exact, *(self._path_of(by_method) for _, by_method in self._templated.values())]
