@@ -178,6 +178,29 @@ def migrate_command() -> None:
     console.print("schema is up to date")
 
 
+@app.command()
+def check(as_json: JsonFlag = False) -> None:
+    """Verify the stored data's invariants (group counts, codes and certificates used once,
+    deliveries with a cause, runs within their steps), changing nothing. Prints each problem on a
+    line of its own and exits 1, or exits 0 when there is none."""
+    from dataclasses import asdict
+
+    from tessera.reconcile import find_problems
+
+    problems = _run(find_problems)
+    if as_json:
+        typer.echo(json.dumps([asdict(problem) for problem in problems], ensure_ascii=False))
+    else:
+        # Plain lines on stdout, to grep or keep: a detail's quoted numbers are never read as markup.
+        for problem in problems:
+            typer.echo(str(problem))
+    if not problems:
+        console.print("[green]OK[/green]: no problems found")
+        return
+    console.print(f"[red]{len(problems)} problem{'s' if len(problems) > 1 else ''} found[/red]")
+    raise typer.Exit(1)
+
+
 @departments_app.command("create")
 def departments_create(
     name: Annotated[str, typer.Option(help="The department's name.")],

@@ -11,6 +11,8 @@ Two ways of racing:
 - across two real ``tessera serve`` processes sharing one database (a SQLite file migrated with
   ``tessera migrate``, or the PostgreSQL test database), hit at the same time: on SQLite that is
   two writers contending for the file lock, which is what a deployment with several processes does.
+
+Each race of codes or certificates ends with the reconciler (``tessera check``) finding nothing wrong.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import httpx
 import pytest
 
 from tessera.db import Database
+from tessera.reconcile import Problem, find_problems
 
 RACERS = 60
 TESSERA = Path(sys.executable).with_name("tessera")
@@ -198,7 +201,7 @@ def shop_of(loyalty: Any) -> Shop:
     return Shop(loyalty.department.store_department_id, loyalty.department.pin_code)
 
 
-async def test_single_use_code_is_activated_once(loyalty: Loyalty) -> None:
+async def test_single_use_code_is_activated_once(loyalty: Loyalty, database: Database) -> None:
     group = "Race single"
     await upload_codes(loyalty, group, ["RACE-ONE", "RACE-SPARE"], group_type=2, single_use=True)
     customers = await add_customers(loyalty, RACERS, series=1)
@@ -225,9 +228,12 @@ async def test_single_use_code_is_activated_once(loyalty: Loyalty) -> None:
     # The spare code of the same group was not touched by the race.
     (spare,) = (await loyalty.call("promocodes/info", number="RACE-SPARE"))["numbers"]
     assert (spare["promocode_status"], spare["issued_to"]) == (1, None)
+    assert await find_problems(database) == []
 
 
-async def test_single_use_code_activated_by_one_customer_many_times_at_once(loyalty: Loyalty) -> None:
+async def test_single_use_code_activated_by_one_customer_many_times_at_once(
+    loyalty: Loyalty, database: Database
+) -> None:
     group = "Race single, one customer"
     await upload_codes(loyalty, group, ["RACE-SELF"], group_type=2, single_use=True)
     (customer,) = await add_customers(loyalty, 1, series=2)
@@ -244,9 +250,10 @@ async def test_single_use_code_activated_by_one_customer_many_times_at_once(loya
     assert outcomes(bodies) == {"ok": 1, -4104: RACERS - 1}, outcomes(bodies)
     listed = await loyalty.call("promocodes/list-for-user", user_phone=customer.phone)
     assert [code["number"] for code in listed["promocodes"]] == ["RACE-SELF"]
+    assert await find_problems(database) == []
 
 
-async def test_multi_use_code_is_activated_once_per_customer(loyalty: Loyalty) -> None:
+async def test_multi_use_code_is_activated_once_per_customer(loyalty: Loyalty, database: Database) -> None:
     group = "Race multi"
     await upload_codes(loyalty, group, ["MULTI-ALL", "MULTI-SELF"], group_type=2, single_use=False)
     customers = await add_customers(loyalty, RACERS + 1, series=4)
@@ -278,17 +285,20 @@ async def test_multi_use_code_is_activated_once_per_customer(loyalty: Loyalty) -
     assert [code["number"] for code in listed["promocodes"]] == ["MULTI-SELF"]
     (groups,) = [g for g in (await loyalty.call("promocodes/groups/list"))["groups"]["enabled"]]
     assert (groups["total_count"], groups["unused_count"], groups["receipted_count"]) == (2, 0, 2)
+    assert await find_problems(database) == []
 
 
-async def test_issue_hands_each_code_out_once(loyalty: Loyalty) -> None:
+async def test_issue_hands_each_code_out_once(loyalty: Loyalty, database: Database) -> None:
     await race_issue([loyalty])
+    assert await find_problems(database) == []
 
 
-async def test_certificate_is_used_once(loyalty: Loyalty) -> None:
+async def test_certificate_is_used_once(loyalty: Loyalty, database: Database) -> None:
     await race_certificate_use([loyalty], shop_of(loyalty))
+    assert await find_problems(database) == []
 
 
-async def test_certificate_is_activated_once(loyalty: Loyalty) -> None:
+async def test_certificate_is_activated_once(loyalty: Loyalty, database: Database) -> None:
     shop = shop_of(loyalty)
     number = "GIFT-RACE-ACTIVATE"
     await upload_certificate(loyalty, shop, number, "Race activate")
@@ -304,6 +314,7 @@ async def test_certificate_is_activated_once(loyalty: Loyalty) -> None:
     assert {body["message"] for body in bodies if body["status"] != "ok"} == {"Certificate already activated"}
     status = await loyalty.call("coupons/numbers/status", number=number)
     assert (status["activated"], status["used"], status["deleted"]) == (True, False, False)
+    assert await find_problems(database) == []
 
 
 # --- two real `tessera serve` processes on one database ---------------------------------------------
@@ -329,6 +340,8 @@ class RemoteLoyalty:
 class Servers:
     urls: list[str]
     department: dict[str, Any]
+    #: The database both processes share, for the reconciler to read after the race.
+    database_url: str
 
 
 def free_port() -> int:
@@ -414,13 +427,22 @@ def two_servers(database_url: str, database: Database, tmp_path: Path) -> Iterat
         for process, port, log in processes:
             wait_until_listening(process, port, log)
         urls = [f"http://127.0.0.1:{port}" for _, port, _ in processes]
-        yield Servers(urls, department)
+        yield Servers(urls, department, shared_url)
     finally:
         for process, _, _ in processes:
             stop(process)
     for _, _, log in processes:
         output = log.read_text()
         assert "Traceback" not in output, output
+
+
+async def problems_at(database_url: str) -> list[Problem]:
+    """What ``tessera check`` finds in the database the processes share."""
+    database = Database(database_url)
+    try:
+        return await find_problems(database)
+    finally:
+        await database.dispose()
 
 
 async def remote_callers(servers: Servers, clients: list[httpx.AsyncClient]) -> list[Loyalty]:
@@ -450,6 +472,7 @@ async def test_issue_race_across_two_processes(two_servers: Servers) -> None:
     finally:
         for http in clients:
             await http.aclose()
+    assert await problems_at(two_servers.database_url) == []
 
 
 @pytest.mark.slow
@@ -461,6 +484,7 @@ async def test_certificate_use_race_across_two_processes(two_servers: Servers) -
     finally:
         for http in clients:
             await http.aclose()
+    assert await problems_at(two_servers.database_url) == []
 
 
 async def test_one_new_customer_added_by_many_requests_at_once_is_one_customer(loyalty: Loyalty) -> None:

@@ -8,6 +8,8 @@ runs them really in parallel, on SQLite the writers take turns):
 - all paying with the same certificate: one purchase uses it, the 39 others fail with -4207 and
   record nothing;
 - all with the same ``order_num``: one purchase is made, and all 40 get its answer.
+
+Each race ends with the reconciler (``tessera check``) finding nothing wrong.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections import Counter
 from typing import Any
 
 from conftest import LoyaltyClient
+from tessera.db import Database
+from tessera.reconcile import find_problems
 
 RACERS = 40
 PHONE = "79005550101"
@@ -81,7 +85,9 @@ def outcomes(bodies: list[dict[str, Any]]) -> Counter[str | int]:
     return Counter("ok" if body["status"] == "ok" else body["status_code"] for body in bodies)
 
 
-async def test_a_single_use_code_in_40_concurrent_purchases_is_applied_once(loyalty: LoyaltyClient) -> None:
+async def test_a_single_use_code_in_40_concurrent_purchases_is_applied_once(
+    loyalty: LoyaltyClient, database: Database
+) -> None:
     await promo_group(loyalty, "Race ten", "RACE-10")
     basket = cart(("A1", 700), ("B2", 300))
 
@@ -122,9 +128,12 @@ async def test_a_single_use_code_in_40_concurrent_purchases_is_applied_once(loya
     loser_id = losers[0]["purchase"]["id"]
     assert (await loyalty.call("purchases/delete", purchase_id=loser_id))["status"] == "ok"
     assert await code_usage(loyalty, "RACE-10") == (3, 1, False)
+    assert await find_problems(database) == []
 
 
-async def test_a_certificate_in_40_concurrent_purchases_is_used_once(loyalty: LoyaltyClient) -> None:
+async def test_a_certificate_in_40_concurrent_purchases_is_used_once(
+    loyalty: LoyaltyClient, database: Database
+) -> None:
     await activated_certificate(loyalty, "GIFT-RACE", "500")
 
     bodies = await asyncio.gather(
@@ -153,9 +162,12 @@ async def test_a_certificate_in_40_concurrent_purchases_is_used_once(loyalty: Lo
     assert outcomes(found) == {"ok": 1, -4300: RACERS - 1}
     (recorded,) = [f for f in found if f["status"] == "ok"]
     assert recorded["purchase"]["id"] == winner["purchase"]["id"]
+    assert await find_problems(database) == []
 
 
-async def test_40_concurrent_purchases_with_one_order_num_make_one_purchase(loyalty: LoyaltyClient) -> None:
+async def test_40_concurrent_purchases_with_one_order_num_make_one_purchase(
+    loyalty: LoyaltyClient, database: Database
+) -> None:
     await promo_group(loyalty, "Race ten", "RACE-10")
     await activated_certificate(loyalty, "GIFT-RACE", "100")
     basket = cart(("A1", 700), ("B2", 300))
@@ -189,3 +201,4 @@ async def test_40_concurrent_purchases_with_one_order_num_make_one_purchase(loya
     assert customer["status"] == "ok", customer
     assert first["purchase"]["user_id"] == customer["id"]
     assert await loyalty.call("purchases/get", order_num="SAME-ORDER") == first
+    assert await find_problems(database) == []
