@@ -42,6 +42,7 @@ from tessera.db import Database
 from tessera.messaging.models import Delivery, WorkflowRun
 from tessera.messaging.templates import OUT_OF_MEMORY
 from tessera.messaging.worker import Worker
+from tessera.reconcile import find_problems
 from tessera.tenancy import service as tenancy
 
 TESSERA = Path(sys.executable).with_name("tessera")
@@ -837,6 +838,7 @@ async def test_a_killed_workers_leased_messages_are_sent_by_another_exactly_once
         assert f"Message number {int(mail.to[4:7])}</p>" in mail.html
     statuses = [status["status"] for status in await api_statuses(database, request_ids)]
     assert statuses == ["sent"] * len(recipients)
+    assert await find_problems(database) == []
 
 
 async def api_statuses(database: Database, request_ids: Sequence[str]) -> list[dict[str, Any]]:

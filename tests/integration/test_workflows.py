@@ -26,6 +26,7 @@ from tessera.messaging.leases import Claim
 from tessera.messaging.models import Delivery, Event, WorkflowRun
 from tessera.messaging.worker import Worker
 from tessera.messaging.workflows import WorkflowEngine
+from tessera.reconcile import find_problems
 from tessera.tenancy import service as tenancy
 
 ANNA = "anna@example.com"
@@ -833,6 +834,7 @@ class TestLeases:
             ("done", 1, None)
         ] * 8
         await one_code_and_delivery_each(loyalty, database, emails)
+        assert await find_problems(database) == []
 
     async def test_runs_taken_over_after_their_lease_lapsed_are_skipped_and_the_rest_is_worked(
         self, api: Api, loyalty: LoyaltyClient, database: Database, settings: Settings
@@ -866,6 +868,7 @@ class TestLeases:
         }
         assert {(r.status, r.step_index, r.last_error) for r in found.values()} == {("active", 3, None)}
         await one_code_and_delivery_each(loyalty, database, emails)
+        assert await find_problems(database) == []
 
 
 # ------------------------------------------------------------------------------------------------
