@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tessera import errors, esputnik, health
+from tessera.admin import site as admin_site
 from tessera.admin import web as admin_web
 from tessera.certificates.router import loyalty as certificates_loyalty
 from tessera.config import Settings
@@ -24,7 +25,7 @@ from tessera.purchases.router import loyalty as purchases_loyalty
 from tessera.routing import Face, RouteTable, TesseraApp
 from tessera.sailplay import LOYALTY, RateLimiter
 from tessera.tenancy.router import loyalty as tenancy_loyalty
-from tessera.tenancy.service import Authenticator, LookupGuard
+from tessera.tenancy.service import ApiKeyAuthenticator, Authenticator, LookupGuard
 
 
 def _face_of_unknown_path(path: str) -> Face | None:
@@ -64,10 +65,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     admin.state.settings = settings
     admin.state.database = db
     admin.state.authenticator = Authenticator(db, settings.token_cache_seconds)
-    admin.state.api_keys = esputnik.ApiKeyAuthenticator(db)
+    admin.state.api_keys = ApiKeyAuthenticator(db)
     admin.state.rate_limiter = RateLimiter(settings.rate_limit_per_second)
     admin.state.lookup_guard = LookupGuard(db, settings.lookup_misses_per_minute)
-    admin_web.install(admin)
+    admin_site.install(admin)
 
     @admin.exception_handler(errors.TesseraError)
     async def render_error(request: Request, error: errors.TesseraError) -> Response:

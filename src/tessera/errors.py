@@ -223,6 +223,33 @@ class InvalidPinCode(TesseraError):
     http_status = 403
 
 
+class Unauthorized(TesseraError):
+    """No valid API key (the messaging face)."""
+
+    status_code = -401
+    message = "Provide a valid API key: HTTP Basic with the key as password, or Authorization: Bearer <key>"
+    http_status = 401
+
+
+class BadRequest(TesseraError):
+    """A messaging-face request that cannot be taken, naming the field at fault when there is one."""
+
+    status_code = -400
+    message = "Bad request"
+    http_status = 400
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message, **({"field": field} if field else {}))
+
+
+class NotFound(TesseraError):
+    """A messaging-face id that names nothing of the partner's."""
+
+    status_code = -404
+    message = "Not found"
+    http_status = 404
+
+
 class TransportError(TesseraError):
     """Not a business answer but the request's own failure: both faces send its HTTP status
     (the loyalty face answers business errors with HTTP 200)."""

@@ -10,18 +10,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tessera import errors
-from tessera.db import Database, contains_nul
-from tessera.routing import MAX_ID_DIGITS, ApiRoute, JsonResponse
-from tessera.secrets import fast_hash
-from tessera.tenancy import repository as tenancy_repository
+from tessera.db import contains_nul
+from tessera.routing import ApiRoute, JsonResponse
+
+if TYPE_CHECKING:
+    # The app puts the authenticator in its state: the face needs only its type.
+    from tessera.tenancy.service import ApiKeyAuthenticator
 
 #: A messaging-face handler: (request, partner id, path parameters) → response.
 Handler = Callable[..., Awaitable[Response]]
@@ -35,27 +36,6 @@ def is_messaging_path(path: str) -> bool:
     if path.startswith("/api/v2/event"):
         return True
     return path.startswith("/api/v1/") and not path.startswith(LOYALTY_V1_PREFIXES)
-
-
-class Unauthorized(errors.TesseraError):
-    status_code = -401
-    message = "Provide a valid API key: HTTP Basic with the key as password, or Authorization: Bearer <key>"
-    http_status = 401
-
-
-class BadRequest(errors.TesseraError):
-    status_code = -400
-    message = "Bad request"
-    http_status = 400
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message, **({"field": field} if field else {}))
-
-
-class NotFound(errors.TesseraError):
-    status_code = -404
-    message = "Not found"
-    http_status = 404
 
 
 def error_response(error: errors.TesseraError) -> JsonResponse:
@@ -88,40 +68,6 @@ def api_key_from(request: Request) -> str | None:
     return None
 
 
-class ApiKeyAuthenticator:
-    """Finds the partner of an API key. Keys can be revoked, so answers are remembered only briefly."""
-
-    def __init__(self, database: Database, cache_seconds: float = 5.0) -> None:
-        self._database = database
-        self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[int, float]] = {}
-
-    def forget_partner(self, partner_id: int) -> None:
-        """After a revocation: this process stops accepting the partner's revoked keys at once."""
-        self._cache = {k: v for k, v in self._cache.items() if v[0] != partner_id}
-
-    async def partner_of(self, key: str | None) -> int:
-        if not key or not key.startswith("tsk_"):
-            raise Unauthorized()
-        digits = key.split("_")[1] if key.count("_") >= 2 else ""
-        if not (digits.isdigit() and digits.isascii() and len(digits) <= MAX_ID_DIGITS):
-            raise Unauthorized()
-        partner_id = int(digits)
-        key_hash = fast_hash(key)
-        cached = self._cache.get(key_hash)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        async with self._database.read() as conn:
-            live = await tenancy_repository.api_key_is_live(conn, partner_id, key_hash)
-        if not live:
-            raise Unauthorized()
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key_hash] = (partner_id, now + self._cache_seconds)
-        return partner_id
-
-
 async def partner_id(request: Request) -> int:
     authenticator: ApiKeyAuthenticator = request.app.state.api_keys
     return await authenticator.partner_of(api_key_from(request))
@@ -130,15 +76,15 @@ async def partner_id(request: Request) -> int:
 async def json_body(request: Request, *, max_bytes: int = 1024 * 1024) -> Any:
     body = await request.body()
     if len(body) > max_bytes:
-        raise BadRequest(f"the body is larger than {max_bytes // 1024} KB", field="body")
+        raise errors.BadRequest(f"the body is larger than {max_bytes // 1024} KB", field="body")
     if not body.strip():
-        raise BadRequest("the body must be JSON", field="body")
+        raise errors.BadRequest("the body must be JSON", field="body")
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply
-        raise BadRequest(f"the body is not valid JSON: {error}", field="body") from None
+        raise errors.BadRequest(f"the body is not valid JSON: {error}", field="body") from None
     if contains_nul(parsed):
-        raise BadRequest("the body may not contain NUL characters (\\u0000)", field="body")
+        raise errors.BadRequest("the body may not contain NUL characters (\\u0000)", field="body")
     return parsed
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import UploadFile
@@ -21,7 +21,11 @@ from starlette.responses import Response
 from tessera import errors
 from tessera.db import Database, contains_nul
 from tessera.routing import ApiRoute, JsonResponse
-from tessera.tenancy.service import Authenticator, Caller, LookupGuard
+
+if TYPE_CHECKING:
+    # The app puts the authenticator and the look-up guard in its state; the face needs their
+    # types only, so tenancy (whose login route is on this face) never imports back.
+    from tessera.tenancy.service import Authenticator, Caller, LookupGuard
 
 #: Integer parameters are ids and counts stored in 64-bit columns.
 MIN_ID, MAX_ID = -(2**63), 2**63 - 1
@@ -228,8 +232,9 @@ class LoyaltyFace:
 LOYALTY = LoyaltyFace()
 
 
-Handler = Callable[[Request, Params], Awaitable[Response]]
-AuthedHandler = Callable[[Request, Params, Caller], Awaitable[Response]]
+if TYPE_CHECKING:
+    Handler = Callable[[Request, Params], Awaitable[Response]]
+    AuthedHandler = Callable[[Request, Params, Caller], Awaitable[Response]]
 
 
 class LoyaltyRouter:

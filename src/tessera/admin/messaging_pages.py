@@ -12,7 +12,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from tessera import errors
 from tessera.admin.web import Page, missing_is_404, redirect, signed_in_page, text_fields
 from tessera.customers.identifiers import IdentifierKind, customer_refs
-from tessera.esputnik import NotFound
 from tessera.messaging import renderer, repository, service, templates
 from tessera.messaging.models import Message, Workflow
 from tessera.messaging.schemas import EmailMessageIn, SmsMessageIn, WorkflowIn, validated
@@ -95,7 +94,7 @@ async def create_message(page: Page = Depends(signed_in_page)) -> Response:
 
 async def _message(page: Page, message_id: int) -> Message:
     async with page.database.reading() as session:
-        with missing_is_404(NotFound):
+        with missing_is_404(errors.NotFound):
             return await service.get_message(session, page.partner_id, message_id)
 
 
@@ -123,7 +122,7 @@ async def save_message(message_id: int, page: Page = Depends(signed_in_page)) ->
 @router.post("/admin/messages/{message_id:tessera_id}/delete")
 async def delete_message(message_id: int, page: Page = Depends(signed_in_page)) -> Response:
     async with page.database.transaction() as session:
-        with missing_is_404(NotFound):
+        with missing_is_404(errors.NotFound):
             await service.delete_message(session, page.partner_id, message_id)
     return redirect("/admin/messages?deleted=1")
 
@@ -266,7 +265,7 @@ async def create_workflow(page: Page = Depends(signed_in_page)) -> Response:
 
 async def _workflow(page: Page, workflow_id: int) -> Workflow:
     async with page.database.reading() as session:
-        with missing_is_404(NotFound):
+        with missing_is_404(errors.NotFound):
             return await service.get_workflow(session, page.partner_id, workflow_id)
 
 
@@ -292,7 +291,7 @@ async def save_workflow(workflow_id: int, page: Page = Depends(signed_in_page)) 
 @router.post("/admin/workflows/{workflow_id:tessera_id}/delete")
 async def delete_workflow(workflow_id: int, page: Page = Depends(signed_in_page)) -> Response:
     async with page.database.transaction() as session:
-        with missing_is_404(NotFound):
+        with missing_is_404(errors.NotFound):
             await service.delete_workflow(session, page.partner_id, workflow_id)
     return redirect("/admin/workflows?deleted=1")
 

@@ -9,9 +9,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from tessera import errors
 from tessera.admin.web import Page, missing_is_404, redirect, signed_in_page, text_fields
-from tessera.esputnik import ApiKeyAuthenticator
 from tessera.tenancy import repository as tenancy_repository
 from tessera.tenancy import service as tenancy
+from tessera.tenancy.service import ApiKeyAuthenticator
 
 router = APIRouter(include_in_schema=False)
 

@@ -9,18 +9,15 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import FormData, UploadFile
 
 from tessera.admin import service
 from tessera.admin.service import SignedIn
-from tessera.admin.throttle import MAX_FAILURES_PER_ADDRESS, SignInThrottle
 from tessera.config import Settings
 from tessera.db import Database
 from tessera.routing import MAX_ID_DIGITS
@@ -166,38 +163,6 @@ def uploaded_file(form: FormData, name: str) -> UploadFile | None:
 
 def redirect(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
-
-
-def install(app: FastAPI) -> None:
-    from tessera.admin import auth_pages, lookup_pages, messaging_pages, settings_pages, stock_pages
-
-    for module in (auth_pages, stock_pages, lookup_pages, messaging_pages, settings_pages):
-        app.include_router(module.router)
-    app.mount("/admin/static", StaticFiles(directory=HERE / "static"), name="admin-static")
-    app.state.sign_ins_by_email = SignInThrottle()
-    app.state.sign_ins_by_address = SignInThrottle(max_failures=MAX_FAILURES_PER_ADDRESS)
-
-    @app.exception_handler(SignInRequired)
-    async def to_sign_in(request: Request, _: SignInRequired) -> Response:
-        back = request.url.path if request.method == "GET" else "/admin/"
-        if request.url.query and request.method == "GET":
-            back += "?" + request.url.query
-        return redirect(f"/admin/login?next={quote(back, safe='')}")
-
-    @app.exception_handler(AdminNotFound)
-    async def not_found(request: Request, _: AdminNotFound) -> Response:
-        return error_page(
-            request, 404, "Not found", "There is nothing here, or it belongs to another account."
-        )
-
-    @app.exception_handler(CsrfRejected)
-    async def csrf_rejected(request: Request, _: CsrfRejected) -> Response:
-        return error_page(
-            request,
-            403,
-            "This form has expired",
-            "The page was opened in another session. Go back, reload it and try again.",
-        )
 
 
 def error_page(request: Request, status_code: int, title: str, detail: str) -> HTMLResponse:

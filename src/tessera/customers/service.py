@@ -20,8 +20,8 @@ from tessera.customers.identifiers import (
     normalize_phone,
 )
 from tessera.customers.models import Customer, CustomerRow
-from tessera.messaging import triggers
 from tessera.sql import Conn, is_unique_violation
+from tessera.triggers import service as triggers
 
 MAX_TAG_LENGTH = 255
 PROFILE_FIELDS = ("first_name", "last_name", "middle_name", "birth_date", "sex")

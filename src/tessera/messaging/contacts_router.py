@@ -19,12 +19,12 @@ from tessera.customers import repository as customers_repository
 from tessera.customers import service as customers
 from tessera.customers.identifiers import CustomerRef, IdentifierKind, customer_ref
 from tessera.customers.models import Customer, CustomerRow
-from tessera.esputnik import BadRequest, MessagingRouter, NotFound, json_body
-from tessera.messaging import triggers
+from tessera.esputnik import MessagingRouter, json_body
 from tessera.messaging.schemas import validated
 from tessera.routing import JsonResponse
 from tessera.sailplay import database
 from tessera.sql import on_session
+from tessera.triggers import service as triggers
 
 contacts = MessagingRouter()
 
@@ -64,11 +64,11 @@ def contact_input(contact: ContactIn) -> customers.CustomerInput:
             last_name=contact.lastName,
         )
     except errors.InvalidEmail:
-        raise BadRequest(f"'{email}' is not valid email", field="channels") from None
+        raise errors.BadRequest(f"'{email}' is not valid email", field="channels") from None
     except errors.InvalidPhone:
-        raise BadRequest(f"'{phone}' is not a valid phone number", field="channels") from None
+        raise errors.BadRequest(f"'{phone}' is not a valid phone number", field="channels") from None
     if not parsed.refs():
-        raise BadRequest(
+        raise errors.BadRequest(
             "a contact needs an email or sms channel, or an externalCustomerId", field="channels"
         )
     return parsed
@@ -93,13 +93,13 @@ async def _save(session: AsyncSession, partner: int, contact: ContactIn) -> Cust
     try:
         return await customers.add_or_update(await on_session(session), partner, contact_input(contact))
     except (errors.PhoneTaken, errors.EmailTaken, errors.OriginUserIdTaken) as error:
-        raise BadRequest(error.text, field="channels") from None
+        raise errors.BadRequest(error.text, field="channels") from None
 
 
 async def _contact(session: AsyncSession, partner: int, contact_id: int) -> Customer:
     customer = await customers_repository.get(session, partner, contact_id)
     if customer is None or not (customer.email or customer.phone or customer.origin_user_id):
-        raise NotFound(f"contact {contact_id} not found")
+        raise errors.NotFound(f"contact {contact_id} not found")
     return customer
 
 
@@ -132,7 +132,7 @@ async def subscribe(request: Request, partner: int) -> JsonResponse:
 async def add_contacts(request: Request, partner: int) -> JsonResponse:
     body = validated(ContactsIn, await json_body(request, max_bytes=20 * 1024 * 1024))
     if body.dedupeOn not in ("email", "sms", "externalCustomerId"):
-        raise BadRequest("dedupeOn is email, sms or externalCustomerId", field="dedupeOn")
+        raise errors.BadRequest("dedupeOn is email, sms or externalCustomerId", field="dedupeOn")
     async with database(request).transaction() as session:
         saved = [await _save(session, partner, contact) for contact in body.contacts]
     return JsonResponse({"results": [{"id": c.id} for c in saved]})
@@ -142,13 +142,13 @@ async def add_contacts(request: Request, partner: int) -> JsonResponse:
 async def search_contacts(request: Request, partner: int) -> JsonResponse:
     query = request.query_params
     if not (query.get("email") or query.get("sms") or query.get("externalCustomerId")):
-        raise BadRequest("search by email, sms or externalCustomerId", field="email")
+        raise errors.BadRequest("search by email, sms or externalCustomerId", field="email")
     try:
         ref = customer_ref(query.get("sms"), query.get("email"), query.get("externalCustomerId"))
     except errors.TesseraError as error:
         # customer_ref reads sms first, then email: the criterion it refused is the first given.
         field = next(name for name in ("sms", "email", "externalCustomerId") if query.get(name))
-        raise BadRequest(error.text, field=field) from None
+        raise errors.BadRequest(error.text, field=field) from None
     async with database(request).reading() as session:
         customer = await customers_repository.find(session, partner, ref)
     return JsonResponse([contact_out(customer)] if customer else [])
@@ -170,7 +170,7 @@ async def replace_contact(request: Request, partner: int, contact_id: int) -> Js
         for ref in data.refs():
             owner = await customers_repository.find(session, partner, ref)
             if owner is not None and owner.id != customer.id:
-                raise BadRequest(
+                raise errors.BadRequest(
                     f"{ref.kind.value} {ref.value} belongs to contact {owner.id}", field="channels"
                 )
         customer.email, customer.phone, customer.origin_user_id = data.email, data.phone, data.origin_user_id
@@ -201,12 +201,12 @@ async def delete_contact(request: Request, partner: int, contact_id: int) -> Res
 async def delete_contact_by_external_id(request: Request, partner: int) -> Response:
     external_id = request.query_params.get("externalCustomerId", "").strip()
     if not external_id:
-        raise BadRequest("externalCustomerId is required", field="externalCustomerId")
+        raise errors.BadRequest("externalCustomerId is required", field="externalCustomerId")
     async with database(request).transaction() as session:
         customer = await customers_repository.find(
             session, partner, CustomerRef(IdentifierKind.ORIGIN_USER_ID, external_id)
         )
         if customer is None:
-            raise NotFound(f"no contact with externalCustomerId {external_id}")
+            raise errors.NotFound(f"no contact with externalCustomerId {external_id}")
         await _erase(session, partner, customer)
     return Response(status_code=200)

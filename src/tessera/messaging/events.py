@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from tessera.esputnik import BadRequest
+from tessera import errors
 
 MAX_EVENT_TYPE_KEY = 100
 MAX_KEY_VALUE = 300
@@ -26,32 +26,34 @@ class IncomingEvent:
 def _checked(value: Any, field: str, limit: int, required: bool = True) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise BadRequest(f"{field} is required", field=field)
+            raise errors.BadRequest(f"{field} is required", field=field)
         return None
     if not isinstance(value, str | int | float) or isinstance(value, bool):
-        raise BadRequest(f"{field} must be a string", field=field)
+        raise errors.BadRequest(f"{field} must be a string", field=field)
     text = str(value).strip()
     if len(text) > limit:
-        raise BadRequest(f"{field} is longer than {limit} characters", field=field)
+        raise errors.BadRequest(f"{field} is longer than {limit} characters", field=field)
     bad = sorted(set(text) & FORBIDDEN_CHARACTERS)
     if bad:
-        raise BadRequest(f"{field} contains forbidden characters: {''.join(bad)}", field=field)
+        raise errors.BadRequest(f"{field} contains forbidden characters: {''.join(bad)}", field=field)
     return text
 
 
 def parse_event(body: Any, *, version: int) -> IncomingEvent:
     if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object", field="body")
+        raise errors.BadRequest("the body must be a JSON object", field="body")
     key = _checked(body.get("eventTypeKey"), "eventTypeKey", MAX_EVENT_TYPE_KEY)
     raw_params = body.get("params", [])
     if raw_params is None:
         raw_params = []
     if not isinstance(raw_params, list):
-        raise BadRequest("params must be an array of {name, value}", field="params")
+        raise errors.BadRequest("params must be an array of {name, value}", field="params")
     params: dict[str, Any] = {}
     for index, item in enumerate(raw_params):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].strip():
-            raise BadRequest(f"params[{index}] must be an object with a name", field=f"params[{index}].name")
+            raise errors.BadRequest(
+                f"params[{index}] must be an object with a name", field=f"params[{index}].name"
+            )
         value = item.get("value")
         if version == 1 and isinstance(value, dict | list):
             # v1 takes nested JSON only as a string; keep it, as text, the way v1 clients send it.
@@ -65,7 +67,7 @@ def parse_event(body: Any, *, version: int) -> IncomingEvent:
                 key_value = _checked(value, "keyValue", MAX_KEY_VALUE)
                 break
     if key_value is None:
-        raise BadRequest(
+        raise errors.BadRequest(
             "keyValue is required (or a contactId, externalCustomerId, email, phone, pushToken,"
             " EmailAddress or Phone param)",
             field="keyValue",

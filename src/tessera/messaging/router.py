@@ -3,12 +3,14 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tessera.esputnik import MAX_BODY_BYTES, BadRequest, MessagingRouter, json_body
-from tessera.messaging import service, triggers
+from tessera import errors
+from tessera.esputnik import MAX_BODY_BYTES, MessagingRouter, json_body
+from tessera.messaging import service
 from tessera.messaging.events import parse_event
 from tessera.messaging.schemas import EmailMessageIn, SmartsendIn, SmsMessageIn, WorkflowIn, validated
 from tessera.routing import JsonResponse
 from tessera.sailplay import database
+from tessera.triggers import service as triggers
 
 messaging = MessagingRouter()
 
@@ -16,7 +18,7 @@ messaging = MessagingRouter()
 async def _event(request: Request, partner: int, version: int) -> Response:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BadRequest("the event is larger than 20 KB", field="body")
+        raise errors.BadRequest("the event is larger than 20 KB", field="body")
     incoming = parse_event(await json_body(request, max_bytes=MAX_BODY_BYTES), version=version)
     async with database(request).write() as conn:
         await triggers.record_event(conn, partner, incoming.key, incoming.key_value, incoming.params)
@@ -98,9 +100,9 @@ async def message_status(request: Request, partner: int) -> JsonResponse:
     request_ids = [part.strip() for raw in request.query_params.getlist("ids") for part in raw.split(",")]
     request_ids = [r for r in dict.fromkeys(request_ids) if r]
     if not request_ids:
-        raise BadRequest("ids is required: one or more requestIds", field="ids")
+        raise errors.BadRequest("ids is required: one or more requestIds", field="ids")
     if len(request_ids) > 1000:
-        raise BadRequest("at most 1000 ids", field="ids")
+        raise errors.BadRequest("at most 1000 ids", field="ids")
     async with database(request).reading() as session:
         found = await service.statuses(session, partner, request_ids)
     return JsonResponse({"results": found})

@@ -7,7 +7,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tessera.esputnik import BadRequest
+from tessera import errors
 
 MAX_STEPS = 50
 M = TypeVar("M", bound=BaseModel)
@@ -20,7 +20,7 @@ def validated(model: type[M], body: Any) -> M:
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "body"
-        raise BadRequest(f"{field}: {first['msg']}", field=field) from None
+        raise errors.BadRequest(f"{field}: {first['msg']}", field=field) from None
 
 
 class WorkflowStep(BaseModel):

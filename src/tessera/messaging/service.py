@@ -13,7 +13,6 @@ from tessera import errors
 from tessera.clock import isoformat, utcnow
 from tessera.customers.identifiers import normalize_email, normalize_phone
 from tessera.db import contains_nul
-from tessera.esputnik import BadRequest, NotFound
 from tessera.messaging import repository, templates
 from tessera.messaging.models import Delivery, Message, Workflow
 from tessera.messaging.schemas import EmailMessageIn, SmartsendIn, SmsMessageIn, WorkflowIn
@@ -27,7 +26,7 @@ def _check_templates(**fields: str | None) -> None:
         try:
             templates.check(source)
         except templates.TemplateRefused as error:
-            refused = BadRequest(f"{field}: {error.reason}", field=field)
+            refused = errors.BadRequest(f"{field}: {error.reason}", field=field)
             if error.line is not None:
                 refused.extra["line"] = error.line
             if error.column is not None:
@@ -82,7 +81,7 @@ async def list_messages(session: AsyncSession, partner_id: int) -> Sequence[Mess
 async def get_message(session: AsyncSession, partner_id: int, message_id: int) -> Message:
     message = await repository.get_message(session, partner_id, message_id)
     if message is None:
-        raise NotFound(f"message {message_id} not found")
+        raise errors.NotFound(f"message {message_id} not found")
     return message
 
 
@@ -91,7 +90,7 @@ async def replace_message(
 ) -> Message:
     message = await get_message(session, partner_id, message_id)
     if fields["channel"] != message.channel:
-        raise BadRequest(f"message {message_id} is an {message.channel} message", field="type")
+        raise errors.BadRequest(f"message {message_id} is an {message.channel} message", field="type")
     for name, value in fields.items():
         setattr(message, name, value)
     message.updated_at = utcnow()
@@ -120,14 +119,16 @@ async def smartsend(
     """Queues one delivery per valid recipient; each answers OK with a requestId, or ERROR with why."""
     message = await get_message(session, partner_id, message_id)
     if body.email is not None and body.email != (message.channel == "email"):
-        raise BadRequest(f"message {message_id} is an {message.channel} message", field="email")
+        raise errors.BadRequest(f"message {message_id} is an {message.channel} message", field="email")
     now = utcnow()
     results = []
     rows = []
     sender_name = (body.fromName or "").strip() or None
     if sender_name is not None and any(ord(char) < 32 or ord(char) == 127 for char in sender_name):
         # It becomes part of a From header: a line break there would let it write headers.
-        raise BadRequest("fromName may not contain line breaks or control characters", field="fromName")
+        raise errors.BadRequest(
+            "fromName may not contain line breaks or control characters", field="fromName"
+        )
     for recipient in body.recipients:
         locator = (recipient.locator or "").strip()
         try:
@@ -240,7 +241,7 @@ async def _check_workflow_refs(session: AsyncSession, partner_id: int, fields: d
         ):
             # Named as the request's validation errors name a step's field ("steps.0.tag").
             field = f"steps.{index}.message_id"
-            raise BadRequest(f"{field}: message {step['message_id']} not found", field=field)
+            raise errors.BadRequest(f"{field}: message {step['message_id']} not found", field=field)
 
 
 async def create_workflow(session: AsyncSession, partner_id: int, body: WorkflowIn) -> Workflow:
@@ -256,7 +257,7 @@ async def list_workflows(session: AsyncSession, partner_id: int) -> Sequence[Wor
 async def get_workflow(session: AsyncSession, partner_id: int, workflow_id: int) -> Workflow:
     workflow = await repository.get_workflow(session, partner_id, workflow_id)
     if workflow is None:
-        raise NotFound(f"workflow {workflow_id} not found")
+        raise errors.NotFound(f"workflow {workflow_id} not found")
     return workflow
 
 

@@ -14,12 +14,12 @@ from tessera.customers import service as customers
 from tessera.customers.identifiers import CustomerRef
 from tessera.imports.bulk import Progress, import_numbers
 from tessera.imports.parsers import FileFormat
-from tessera.messaging import triggers
 from tessera.promocodes import repository, rules
 from tessera.promocodes.models import CodeRow, GroupRow, GroupType, Promocode, PromocodeGroup
 from tessera.promocodes.rules import GroupCounts
 from tessera.sql import Conn, on_session
 from tessera.tenancy.service import Caller
+from tessera.triggers import service as triggers
 
 APPLIED_TAG = "Applied promo code {group}"
 

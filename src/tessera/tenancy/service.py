@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera import errors
 from tessera.clock import utcnow
 from tessera.db import Database
+from tessera.routing import MAX_ID_DIGITS
 from tessera.secrets import fast_hash, new_digits, new_token, slow_hash, verify_slow_hash
 from tessera.sql import Conn
 from tessera.tenancy import repository
@@ -176,6 +177,40 @@ class LookupGuard:
         if misses > self.limit:
             self._blocked[(partner_id, client)] = minute
             raise errors.LookupsLimited()
+
+
+class ApiKeyAuthenticator:
+    """Finds the partner of an API key. Keys can be revoked, so answers are remembered only briefly."""
+
+    def __init__(self, database: Database, cache_seconds: float = 5.0) -> None:
+        self._database = database
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[int, float]] = {}
+
+    def forget_partner(self, partner_id: int) -> None:
+        """After a revocation: this process stops accepting the partner's revoked keys at once."""
+        self._cache = {k: v for k, v in self._cache.items() if v[0] != partner_id}
+
+    async def partner_of(self, key: str | None) -> int:
+        if not key or not key.startswith("tsk_"):
+            raise errors.Unauthorized()
+        digits = key.split("_")[1] if key.count("_") >= 2 else ""
+        if not (digits.isdigit() and digits.isascii() and len(digits) <= MAX_ID_DIGITS):
+            raise errors.Unauthorized()
+        partner_id = int(digits)
+        key_hash = fast_hash(key)
+        cached = self._cache.get(key_hash)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with self._database.read() as conn:
+            live = await repository.api_key_is_live(conn, partner_id, key_hash)
+        if not live:
+            raise errors.Unauthorized()
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key_hash] = (partner_id, now + self._cache_seconds)
+        return partner_id
 
 
 async def create_api_key(session: AsyncSession, partner_id: int) -> str:

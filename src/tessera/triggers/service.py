@@ -1,8 +1,7 @@
-"""What starts workflows: events and newly added customer tags (SPEC §4, §8).
+"""Events and new tags start workflow runs.
 
-Both write their workflow runs in the caller's transaction, so an event or a tag is never
-stored without the runs it starts, nor the other way round. Nothing here imports the domains
-that call it (customers, promo codes), which keeps the dependency one-way.
+Both write their runs in the caller's transaction, so an event or a tag is never stored without
+the runs it starts, nor the other way round.
 """
 
 from __future__ import annotations
@@ -11,8 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from tessera.clock import utcnow
-from tessera.messaging import repository
 from tessera.sql import Conn
+from tessera.triggers import repository
 
 
 async def record_event(
