@@ -13,13 +13,13 @@ from tessera import errors
 from tessera.admin.web import Page, missing_is_404, redirect, signed_in_page, text_fields
 from tessera.customers.identifiers import IdentifierKind, customer_refs
 from tessera.messaging import renderer, repository, service, templates
-from tessera.messaging.models import Message, Workflow
+from tessera.messaging.models import DeliveryStatus, Message, Workflow
 from tessera.messaging.schemas import EmailMessageIn, SmsMessageIn, WorkflowIn, validated
 
 router = APIRouter(include_in_schema=False)
 
 CHANNELS = ("email", "sms")
-DELIVERY_STATUSES = ("queued", "sent", "failed")
+DELIVERY_STATUSES = tuple(DeliveryStatus)
 DELIVERIES_PER_PAGE = 100
 MAX_PREVIEW_BYTES = 256 * 1024
 STEP_FIELDS = ("type", "group", "as", "message_id", "to_param", "tag", "seconds")

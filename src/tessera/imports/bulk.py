@@ -29,10 +29,6 @@ ExistingNumbers = Callable[[AsyncSession, Sequence[str]], Awaitable[Sequence[str
 Progress = Callable[[int, int], None]
 
 
-class _UniqueViolation(Exception):
-    pass
-
-
 def _chunks(
     stream: BinaryIO,
     fmt: FileFormat,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,22 @@ from tessera.clock import utcnow
 from tessera.db import Base, BigId
 
 Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class DeliveryStatus(enum.StrEnum):
+    """A delivery is queued until it is sent, or failed for good (SPEC §8)."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class RunStatus(enum.StrEnum):
+    """A workflow run is active (working or waiting) until it is done or failed for good."""
+
+    ACTIVE = "active"
+    DONE = "done"
+    FAILED = "failed"
 
 
 class Message(Base):
@@ -91,7 +108,7 @@ class WorkflowRun(Base):
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
     data: Mapped[dict[str, Any]] = mapped_column(Json)
     step_index: Mapped[int] = mapped_column(default=0)
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active | done | failed
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.ACTIVE)  # a RunStatus
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
     available_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None]
@@ -138,7 +155,7 @@ class Delivery(Base):
     external_request_id: Mapped[str | None] = mapped_column(String(255))
     workflow_run_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_runs.id"))
     step_index: Mapped[int | None]
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | sent | failed
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.QUEUED)  # a DeliveryStatus
     #: Why it is waiting or failed: "channel not configured", the SMTP error, ...
     status_reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)

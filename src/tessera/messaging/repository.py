@@ -8,7 +8,16 @@ from sqlalchemy import Table, and_, bindparam, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.clock import utcnow
-from tessera.messaging.models import Delivery, Event, Message, Workflow, WorkflowRun
+from tessera.messaging.models import (
+    Delivery,
+    DeliveryStatus,
+    Event,
+    Message,
+    RunStatus,
+    Workflow,
+    WorkflowRun,
+)
+from tessera.messaging.rules import CHANNEL_NOT_CONFIGURED
 
 
 async def add_message(session: AsyncSession, **fields: Any) -> Message:
@@ -79,7 +88,7 @@ async def list_workflows(session: AsyncSession, partner_id: int) -> Sequence[Wor
     return result.all()
 
 
-def _due(model: type[Delivery] | type[WorkflowRun], status: str, now: datetime) -> Any:
+def _due(model: type[Delivery] | type[WorkflowRun], status: DeliveryStatus | RunStatus, now: datetime) -> Any:
     return and_(
         model.status == status,
         model.available_at <= now,
@@ -98,14 +107,14 @@ async def claim_deliveries(
     """
     due = (
         select(Delivery.id)
-        .where(_due(Delivery, "queued", now), Delivery.channel.in_(channels))
+        .where(_due(Delivery, DeliveryStatus.QUEUED, now), Delivery.channel.in_(channels))
         .order_by(Delivery.available_at, Delivery.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     result = await session.scalars(
         update(Delivery)
-        .where(Delivery.id.in_(due.scalar_subquery()), Delivery.status == "queued")
+        .where(Delivery.id.in_(due.scalar_subquery()), Delivery.status == DeliveryStatus.QUEUED)
         .values(locked_until=now + lease, attempts=Delivery.attempts + 1)
         .returning(Delivery)
         .execution_options(synchronize_session=False)
@@ -117,12 +126,12 @@ async def note_unconfigured(session: AsyncSession, channel: str, now: datetime) 
     await session.execute(
         update(Delivery)
         .where(
-            Delivery.status == "queued",
+            Delivery.status == DeliveryStatus.QUEUED,
             Delivery.channel == channel,
             Delivery.available_at <= now,
-            Delivery.status_reason.is_distinct_from("channel not configured"),
+            Delivery.status_reason.is_distinct_from(CHANNEL_NOT_CONFIGURED),
         )
-        .values(status_reason="channel not configured")
+        .values(status_reason=CHANNEL_NOT_CONFIGURED)
         .execution_options(synchronize_session=False)
     )
 
@@ -133,10 +142,10 @@ _MARK_SENT = (
     update(DELIVERIES)
     .where(
         DELIVERIES.c.id == bindparam("p_id"),
-        DELIVERIES.c.status == "queued",
+        DELIVERIES.c.status == DeliveryStatus.QUEUED,
         DELIVERIES.c.attempts == bindparam("p_attempts"),
     )
-    .values(status="sent", sent_at=bindparam("p_now"), locked_until=None, status_reason=None)
+    .values(status=DeliveryStatus.SENT, sent_at=bindparam("p_now"), locked_until=None, status_reason=None)
     .returning(DELIVERIES.c.id)
 )
 
@@ -146,25 +155,28 @@ async def finish_delivery(
     delivery_id: int,
     attempts: int,
     *,
-    status: str,
+    status: DeliveryStatus,
     reason: str | None,
     now: datetime,
     retry_at: datetime | None = None,
 ) -> bool:
-    """Records one attempt's outcome, if this worker's claim still stands (same attempt count)."""
-    if status == "sent":
+    """Records one attempt's outcome, if this worker's claim still stands (same attempt count):
+    sent, failed for good, or queued again until ``retry_at``."""
+    if status == DeliveryStatus.SENT:
         sent = await session.execute(_MARK_SENT, {"p_id": delivery_id, "p_attempts": attempts, "p_now": now})
         return sent.scalar_one_or_none() is not None
     values: dict[str, Any] = {"locked_until": None, "status_reason": reason}
-    if status == "sent":
-        values.update(status="sent", sent_at=now)
-    elif status == "failed":
-        values.update(status="failed")
+    if status == DeliveryStatus.FAILED:
+        values.update(status=DeliveryStatus.FAILED)
     else:
         values.update(available_at=retry_at)
     result = await session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == "queued", Delivery.attempts == attempts)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.status == DeliveryStatus.QUEUED,
+            Delivery.attempts == attempts,
+        )
         .values(**values)
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
@@ -182,7 +194,10 @@ async def renew_leases(session: AsyncSession, held: dict[int, int], until: datet
         return set()
     result = await session.scalars(
         update(Delivery)
-        .where(Delivery.status == "queued", tuple_(Delivery.id, Delivery.attempts).in_(list(held.items())))
+        .where(
+            Delivery.status == DeliveryStatus.QUEUED,
+            tuple_(Delivery.id, Delivery.attempts).in_(list(held.items())),
+        )
         .values(locked_until=until)
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
@@ -205,14 +220,14 @@ async def claim_runs(session: AsyncSession, now: datetime, lease: timedelta, lim
     which the worker's hold on the run is checked against (``hold_runs``, ``advance_run``)."""
     due = (
         select(WorkflowRun.id)
-        .where(_due(WorkflowRun, "active", now))
+        .where(_due(WorkflowRun, RunStatus.ACTIVE, now))
         .order_by(WorkflowRun.available_at, WorkflowRun.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     result = await session.execute(
         update(WorkflowRun)
-        .where(WorkflowRun.id.in_(due.scalar_subquery()), WorkflowRun.status == "active")
+        .where(WorkflowRun.id.in_(due.scalar_subquery()), WorkflowRun.status == RunStatus.ACTIVE)
         .values(
             locked_until=now + lease,
             attempts=WorkflowRun.attempts + 1,
@@ -232,7 +247,7 @@ async def hold_runs(session: AsyncSession, held: dict[int, int], until: datetime
     result = await session.scalars(
         update(WorkflowRun)
         .where(
-            WorkflowRun.status == "active",
+            WorkflowRun.status == RunStatus.ACTIVE,
             tuple_(WorkflowRun.id, WorkflowRun.claim_serial).in_(list(held.items())),
         )
         .values(locked_until=until)
@@ -257,7 +272,7 @@ async def advance_run(
     guards = [
         WorkflowRun.id == run_id,
         WorkflowRun.step_index == expected_step,
-        WorkflowRun.status == "active",
+        WorkflowRun.status == RunStatus.ACTIVE,
     ]
     if claim_serial is not None:
         guards.append(WorkflowRun.claim_serial == claim_serial)
@@ -277,15 +292,17 @@ async def get_event(session: AsyncSession, event_id: int) -> Event | None:
 
 async def run_due(session: AsyncSession, now: datetime) -> bool:
     """Whether any workflow run is due: a read, so an idle worker never takes SQLite's write lock."""
-    found = await session.scalar(select(WorkflowRun.id).where(_due(WorkflowRun, "active", now)).limit(1))
+    found = await session.scalar(
+        select(WorkflowRun.id).where(_due(WorkflowRun, RunStatus.ACTIVE, now)).limit(1)
+    )
     return found is not None
 
 
 async def delivery_due(session: AsyncSession, channel: str, now: datetime, *, configured: bool) -> bool:
     """Whether the channel has a delivery to send (configured) or to mark as waiting (not)."""
-    query = select(Delivery.id).where(_due(Delivery, "queued", now), Delivery.channel == channel)
+    query = select(Delivery.id).where(_due(Delivery, DeliveryStatus.QUEUED, now), Delivery.channel == channel)
     if not configured:
-        query = query.where(Delivery.status_reason.is_distinct_from("channel not configured"))
+        query = query.where(Delivery.status_reason.is_distinct_from(CHANNEL_NOT_CONFIGURED))
     return await session.scalar(query.limit(1)) is not None
 
 

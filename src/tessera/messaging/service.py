@@ -14,7 +14,7 @@ from tessera.clock import isoformat, utcnow
 from tessera.customers.identifiers import normalize_email, normalize_phone
 from tessera.db import contains_nul
 from tessera.messaging import repository, templates
-from tessera.messaging.models import Delivery, Message, Workflow
+from tessera.messaging.models import Delivery, DeliveryStatus, Message, Workflow
 from tessera.messaging.schemas import EmailMessageIn, SmartsendIn, SmsMessageIn, WorkflowIn
 
 
@@ -152,7 +152,7 @@ async def smartsend(
                 "data": data,
                 "sender_name": sender_name,
                 "external_request_id": body.externalRequestId,
-                "status": "queued",
+                "status": DeliveryStatus.QUEUED,
                 "attempts": 0,
                 "available_at": now,
             }

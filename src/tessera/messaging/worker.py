@@ -21,14 +21,13 @@ from tessera.db import Database
 from tessera.messaging import repository
 from tessera.messaging.channels import EmailChannel, MaySend, OnResult, Outgoing, SmsChannel
 from tessera.messaging.leases import Claim
-from tessera.messaging.models import Delivery, Message
+from tessera.messaging.models import Delivery, DeliveryStatus, Message
 from tessera.messaging.renderer import shared as shared_renderer
+from tessera.messaging.rules import retry_delay
 from tessera.messaging.templates import RenderFailed
 from tessera.messaging.workflows import WorkflowEngine
 
 log = logging.getLogger("tessera.worker")
-
-CHANNEL_NOT_CONFIGURED = "channel not configured"
 
 
 class Channel(Protocol):
@@ -199,21 +198,21 @@ class Worker:
             now = utcnow()
             if error is None:
                 await repository.finish_delivery(
-                    session, delivery_id, attempts, status="sent", reason=None, now=now
+                    session, delivery_id, attempts, status=DeliveryStatus.SENT, reason=None, now=now
                 )
             elif final or attempts >= self.settings.delivery_max_attempts:
                 await repository.finish_delivery(
-                    session, delivery_id, attempts, status="failed", reason=error, now=now
+                    session, delivery_id, attempts, status=DeliveryStatus.FAILED, reason=error, now=now
                 )
             else:
                 now = await repository.database_now(session)
-                delay = min(2 ** max(attempts - 1, 0), self.settings.delivery_backoff_cap_seconds)
+                delay = retry_delay(attempts, self.settings.delivery_backoff_cap_seconds)
                 await repository.finish_delivery(
                     session,
                     delivery_id,
                     attempts,
-                    status="queued",
+                    status=DeliveryStatus.QUEUED,
                     reason=error,
                     now=now,
-                    retry_at=now + timedelta(seconds=delay),
+                    retry_at=now + delay,
                 )

@@ -24,7 +24,8 @@ from tessera.db import Database
 from tessera.messaging import repository
 from tessera.messaging.contacts import contact_from
 from tessera.messaging.leases import Claim
-from tessera.messaging.models import WorkflowRun
+from tessera.messaging.models import DeliveryStatus, RunStatus, WorkflowRun
+from tessera.messaging.rules import retry_delay
 from tessera.messaging.schemas import WorkflowStep, parse_steps
 from tessera.promocodes import service as promocodes
 from tessera.sql import is_unique_violation, on_session
@@ -71,12 +72,12 @@ class WorkflowEngine:
     async def _step(self, session: AsyncSession, run_id: int, serial: int) -> bool:
         """One step; True when the run should go straight on to the next."""
         run = await repository.get_run(session, run_id, for_update=True)
-        if run is None or run.status != "active" or run.claim_serial != serial:
+        if run is None or run.status != RunStatus.ACTIVE or run.claim_serial != serial:
             return False
         workflow = await repository.get_workflow(session, run.partner_id, run.workflow_id)
         steps = parse_steps(workflow.steps) if workflow is not None else []
         if workflow is None or run.step_index >= len(steps):
-            await self._advance(session, run, status="done", locked_until=None)
+            await self._advance(session, run, status=RunStatus.DONE, locked_until=None)
             return False
         step = steps[run.step_index]
         data = dict(run.data)
@@ -159,7 +160,7 @@ class WorkflowEngine:
                     "data": data,
                     "workflow_run_id": run.id,
                     "step_index": run.step_index,
-                    "status": "queued",
+                    "status": DeliveryStatus.QUEUED,
                     "attempts": 0,
                     "available_at": utcnow(),
                 }
@@ -169,14 +170,18 @@ class WorkflowEngine:
     async def _failed(self, run_id: int, serial: int, reason: str) -> None:
         async with self.database.transaction() as session:
             run = await repository.get_run(session, run_id, for_update=True)
-            if run is None or run.status != "active" or run.claim_serial != serial:
+            if run is None or run.status != RunStatus.ACTIVE or run.claim_serial != serial:
                 return
             if run.attempts >= self.max_attempts:
-                values: dict[str, Any] = {"status": "failed", "locked_until": None, "last_error": reason}
+                values: dict[str, Any] = {
+                    "status": RunStatus.FAILED,
+                    "locked_until": None,
+                    "last_error": reason,
+                }
             else:
-                delay = min(2 ** max(run.attempts - 1, 0), self.backoff_cap_seconds)
                 values = {
-                    "available_at": await repository.database_now(session) + timedelta(seconds=delay),
+                    "available_at": await repository.database_now(session)
+                    + retry_delay(run.attempts, self.backoff_cap_seconds),
                     "locked_until": None,
                     "last_error": reason,
                 }
