@@ -76,7 +76,7 @@ async def all_groups(loyalty: LoyaltyClient) -> dict[str, list[dict[str, Any]]]:
     return groups
 
 
-async def group_named(loyalty: LoyaltyClient, name: str) -> dict[str, Any]:
+async def group_row_named(loyalty: LoyaltyClient, name: str) -> dict[str, Any]:
     groups = await all_groups(loyalty)
     [found] = [g for g in groups["enabled"] + groups["disabled"] if g["name"] == name]
     return found
@@ -202,7 +202,7 @@ class TestNumbersAdd:
         group = await uploaded(loyalty, "Multi", "M-1", type="2", apply_items_once=raw)
 
         assert group["apply_items_once"] is value
-        assert (await group_named(loyalty, "Multi"))["apply_items_once"] is value
+        assert (await group_row_named(loyalty, "Multi"))["apply_items_once"] is value
 
     async def test_csv_upload_takes_the_first_column(self, loyalty: LoyaltyClient) -> None:
         body = await upload(loyalty, "Csv", "C-1,ignored", "C-2,ignored", filename="codes.csv")
@@ -218,12 +218,12 @@ class TestNumbersAdd:
 
     async def test_number_already_in_the_group_imports_nothing(self, loyalty: LoyaltyClient) -> None:
         await uploaded(loyalty, "Summer", "S-1", "S-2")
-        before = await group_named(loyalty, "Summer")
+        before = await group_row_named(loyalty, "Summer")
 
         body = await upload(loyalty, "Summer", "S-3", "S-2", "S-4")
 
         assert body == {**err(-4202, "Duplicate numbers in file"), "duplicates": ["S-2"]}
-        assert counts(await group_named(loyalty, "Summer")) == counts(before)
+        assert counts(await group_row_named(loyalty, "Summer")) == counts(before)
         assert await loyalty.call("promocodes/info", number="S-3") == NUMBER_NOT_FOUND
 
     async def test_duplicates_inside_and_outside_the_file_are_all_listed(
@@ -235,7 +235,7 @@ class TestNumbersAdd:
 
         assert body["status_code"] == -4202
         assert sorted(body["duplicates"]) == ["S-1", "S-9"]
-        assert counts(await group_named(loyalty, "Summer")) == expected_counts(unused=2, receipted=0)
+        assert counts(await group_row_named(loyalty, "Summer")) == expected_counts(unused=2, receipted=0)
 
     async def test_same_number_may_exist_in_another_group(self, loyalty: LoyaltyClient) -> None:
         await uploaded(loyalty, "Summer", "SAME")
@@ -271,7 +271,7 @@ class TestNumbersAdd:
         body = await upload(loyalty, "Summer", "S-2", type="2")
 
         assert (body["status"], body["status_code"]) == ("error", -1000)
-        assert counts(await group_named(loyalty, "Summer")) == expected_counts(unused=1, receipted=0)
+        assert counts(await group_row_named(loyalty, "Summer")) == expected_counts(unused=1, receipted=0)
 
 
 class TestGroupsList:
@@ -307,7 +307,7 @@ class TestGroupsList:
 
         await issue(loyalty, ANNA, "Summer")
 
-        assert counts(await group_named(loyalty, "Summer")) == expected_counts(unused=3, receipted=1)
+        assert counts(await group_row_named(loyalty, "Summer")) == expected_counts(unused=3, receipted=1)
 
     async def test_activation_moves_a_code_from_unused_to_receipted(self, loyalty: LoyaltyClient) -> None:
         await uploaded(loyalty, "Spring", "P-1", "P-2", "P-3", "P-4", type="2")
@@ -315,11 +315,11 @@ class TestGroupsList:
         await customer(loyalty, BORIS)
 
         await issue(loyalty, ANNA, "Spring")
-        after_issue = counts(await group_named(loyalty, "Spring"))
+        after_issue = counts(await group_row_named(loyalty, "Spring"))
         await activate(loyalty, BORIS, "Spring", "P-3")
-        after_activation = counts(await group_named(loyalty, "Spring"))
+        after_activation = counts(await group_row_named(loyalty, "Spring"))
         await activate(loyalty, ANNA, "Spring", "P-1")
-        after_activating_the_issued_code = counts(await group_named(loyalty, "Spring"))
+        after_activating_the_issued_code = counts(await group_row_named(loyalty, "Spring"))
 
         assert after_issue == expected_counts(unused=3, receipted=1)
         assert after_activation == expected_counts(unused=2, receipted=2)
@@ -333,7 +333,7 @@ class TestGroupsList:
         await activate(loyalty, ANNA, "Club", "CLUB")
         await activate(loyalty, BORIS, "Club", "CLUB")
 
-        assert counts(await group_named(loyalty, "Club")) == expected_counts(unused=1, receipted=1)
+        assert counts(await group_row_named(loyalty, "Club")) == expected_counts(unused=1, receipted=1)
 
     async def test_failed_activation_moves_no_count(self, loyalty: LoyaltyClient) -> None:
         await uploaded(loyalty, "Spring", "P-1", "P-2", type="2")
@@ -344,7 +344,7 @@ class TestGroupsList:
         refused = await activate(loyalty, BORIS, "Spring", "P-1")
 
         assert refused == ALREADY_ACTIVATED
-        assert counts(await group_named(loyalty, "Spring")) == expected_counts(unused=1, receipted=1)
+        assert counts(await group_row_named(loyalty, "Spring")) == expected_counts(unused=1, receipted=1)
 
 
 class TestGroupsEdit:
@@ -402,7 +402,7 @@ class TestGroupsEdit:
 
         body = await loyalty.call("promocodes/groups/edit", group_id=summer["id"], enabled="0")
 
-        assert body == {"status": "ok", "group": {**await group_named(loyalty, "Summer")}}
+        assert body == {"status": "ok", "group": {**await group_row_named(loyalty, "Summer")}}
         assert counts(body["group"]) == expected_counts(unused=1, receipted=1)
 
     async def test_unknown_group_is_not_found(self, loyalty: LoyaltyClient) -> None:
@@ -740,7 +740,7 @@ class TestIssue:
         body = await issue(loyalty, ANNA, "Summer")
 
         assert body == GROUP_DISABLED
-        assert counts(await group_named(loyalty, "Summer")) == expected_counts(unused=3, receipted=0)
+        assert counts(await group_row_named(loyalty, "Summer")) == expected_counts(unused=3, receipted=0)
 
     async def test_unknown_customer_gets_nothing(
         self, loyalty: LoyaltyClient, summer: dict[str, Any]
@@ -748,7 +748,7 @@ class TestIssue:
         body = await issue(loyalty, "79003333333", "Summer")
 
         assert body == USER_NOT_FOUND
-        assert counts(await group_named(loyalty, "Summer")) == expected_counts(unused=3, receipted=0)
+        assert counts(await group_row_named(loyalty, "Summer")) == expected_counts(unused=3, receipted=0)
 
     async def test_unknown_group_is_not_found(self, loyalty: LoyaltyClient, summer: dict[str, Any]) -> None:
         body = await issue(loyalty, ANNA, "Winter")

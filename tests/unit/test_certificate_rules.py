@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tessera import errors
-from tessera.certificates.rules import Transition, format_value, parse_value, refusal
+from tessera.certificates.rules import Transition, check_allowed, format_value, parse_value, refusal
 from tessera.money import MAX_AMOUNT as MAX_VALUE
 
 # --- refusal: every transition from every state ------------------------------------------------------
@@ -96,6 +96,27 @@ def test_deleted_is_final_whatever_else_happened(transition: Transition, activat
 def test_a_used_certificate_is_refused_as_used(transition: Transition, activated: bool) -> None:
     error = refusal(transition, same_department=True, activated=activated, used=True, deleted=False)
     assert (error.status_code, error.text) == (-4207, "Certificate already used")
+
+
+ALLOWED = {(ACTIVATE, CREATED), (USE, ACTIVATED)}
+ALL_STATES = [CREATED, ACTIVATED, USED, CREATED_DELETED, ACTIVATED_DELETED, USED_DELETED]
+
+
+@pytest.mark.parametrize("transition", list(Transition))
+@pytest.mark.parametrize("state", ALL_STATES, ids=state_name)
+def test_check_allowed_lets_only_the_two_forward_moves_through(
+    transition: Transition, state: tuple[bool, bool, bool]
+) -> None:
+    activated, used, deleted = state
+    flags = {"activated": activated, "used": used, "deleted": deleted}
+    if (transition, state) in ALLOWED:
+        check_allowed(transition, same_department=True, **flags)
+        with pytest.raises(errors.CertificateOfAnotherDepartment):
+            check_allowed(transition, same_department=False, **flags)
+    else:
+        with pytest.raises(errors.TesseraError) as refused:
+            check_allowed(transition, same_department=True, **flags)
+        assert type(refused.value) is type(refusal(transition, same_department=True, **flags))
 
 
 def test_refusal_messages_are_the_error_table_s() -> None:

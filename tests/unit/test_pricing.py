@@ -27,7 +27,6 @@ from tessera.purchases.pricing import (
     cover_with_certificates,
     drop_idle,
     judge_codes,
-    money,
     parse_cart,
     parse_numbers,
     price_cart,
@@ -175,10 +174,6 @@ class TestParseCart:
 
 
 class TestMoneyAndNumbers:
-    def test_money_rounds_half_up_to_the_cent(self) -> None:
-        assert money("0.005", "x") == D("0.01")
-        assert money(12, "x") == D("12.00")
-
     @pytest.mark.parametrize(
         ("raw", "expected"),
         [

@@ -180,7 +180,7 @@ def test_can_be_applied(
 ) -> None:
     assert (
         can_be_applied(
-            group_enabled=enabled, apply_items_once=single_use, state=state, expires_at=expires_at, now=NOW
+            group_enabled=enabled, single_use=single_use, state=state, expires_at=expires_at, now=NOW
         )
         is expected
     )
@@ -197,7 +197,7 @@ def test_can_be_applied_is_false_whenever_a_rule_forbids_it(
 ) -> None:
     expires_at = None if expires_in is None else NOW + timedelta(seconds=expires_in)
     result = can_be_applied(
-        group_enabled=enabled, apply_items_once=single_use, state=state, expires_at=expires_at, now=NOW
+        group_enabled=enabled, single_use=single_use, state=state, expires_at=expires_at, now=NOW
     )
     forbidden = (
         not enabled

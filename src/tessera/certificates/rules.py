@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import enum
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from tessera import errors
-from tessera.money import MAX_AMOUNT
+from tessera.money import parse_amount
 
 MIN_NUMBER_LENGTH = 2
 MAX_NUMBER_LENGTH = 255
@@ -38,16 +38,22 @@ def refusal(
     return errors.CertificateAlreadyUsed()
 
 
+def check_allowed(
+    transition: Transition, *, same_department: bool, activated: bool, used: bool, deleted: bool
+) -> None:
+    """Refuses a transition the certificate's state does not allow, before anything is written
+    (a purchase checks its certificates first). The guarded UPDATE in ``certificates.repository``
+    still decides a race: this state may be stale by the time it runs."""
+    allowed = same_department and not deleted and not used and (activated is (transition is Transition.USE))
+    if not allowed:
+        raise refusal(
+            transition, same_department=same_department, activated=activated, used=used, deleted=deleted
+        )
+
+
 def parse_value(raw: str) -> Decimal:
-    try:
-        value = Decimal(raw.strip().replace(",", "."))
-    except InvalidOperation:
-        raise errors.InvalidParameter("value", "not a number") from None
-    if not value.is_finite() or value <= 0 or value > MAX_AMOUNT:
-        raise errors.InvalidParameter("value", "must be a positive amount")
-    if value != value.quantize(Decimal("0.01")):
-        raise errors.InvalidParameter("value", "at most two decimal places")
-    return value
+    """A group's value: a positive amount with at most two decimals."""
+    return parse_amount(raw, "value", positive=True)
 
 
 def format_value(value: Decimal) -> str:

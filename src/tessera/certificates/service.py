@@ -15,6 +15,7 @@ from tessera.certificates.rules import Transition
 from tessera.clock import utcnow
 from tessera.imports.bulk import Progress, import_numbers
 from tessera.imports.parsers import FileFormat
+from tessera.names import checked_name
 from tessera.sql import Conn, on_session
 from tessera.tenancy import service as tenancy
 
@@ -33,9 +34,7 @@ async def import_certificates(
     on_progress: Progress | None = None,
 ) -> tuple[CertificateGroup, int]:
     """A new group in ``department_id`` holding every number of the file, or nothing at all."""
-    name = name.strip()
-    if not name or len(name) > MAX_GROUP_NAME_LENGTH:
-        raise errors.InvalidParameter("name", f"must be 1 to {MAX_GROUP_NAME_LENGTH} characters")
+    name = checked_name(name, MAX_GROUP_NAME_LENGTH)
     department_id = await tenancy.department_of_partner(await on_session(session), partner_id, department_id)
     group = await repository.add_group(session, partner_id, department_id, name, value)
 

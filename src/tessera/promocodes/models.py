@@ -20,7 +20,15 @@ class GroupType(enum.IntEnum):
 
 
 class CodeState(enum.IntEnum):
-    """SPEC §5. A code only moves forward: 1 → 2 → 3."""
+    """SPEC §5. The transitions, each one guarded statement in ``promocodes.repository``:
+
+    - issue (``claim_next_available``) and activate (``activate_single_use``): 1 → 2;
+    - apply to a purchase (``apply_code``): 2 → 3, or 1 → 3 for a code typed at the till; a
+      single-use code only once (``rules.is_used_up``);
+    - give back (``give_back``): 3 → 2 when the last purchase that applied it is deleted.
+
+    Nothing makes a code free (1) again.
+    """
 
     AVAILABLE = 1
     ISSUED = 2  # sent, issued or activated: it belongs to a customer now
@@ -35,7 +43,8 @@ class PromocodeGroup(Base):
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
     name: Mapped[str] = mapped_column(String(128))
     group_type: Mapped[int] = mapped_column(SmallInteger)
-    #: True: each code is single-use. False: a code may be activated once per customer.
+    #: SailPlay's name for single-use. True: each code is used once, by one customer. False: a
+    #: code may be activated once per customer and applied any number of times.
     apply_items_once: Mapped[bool] = mapped_column(default=True)
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, or_, select
+from sqlalchemy import Table, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.customers.models import Customer
@@ -173,7 +173,8 @@ def code_row(row: Sequence[Any], at: int = 0) -> CodeRow:
     )
 
 
-async def read_group_by_name(conn: Conn, partner_id: int, name: str) -> GroupRow | None:
+async def group_row_by_name(conn: Conn, partner_id: int, name: str) -> GroupRow | None:
+    """The group as a frozen row, read on the driver (hot paths)."""
     row = await conn.fetchone(_GROUP_BY_NAME, partner_id=partner_id, name=name)
     return group_row(row) if row is not None else None
 
@@ -225,6 +226,22 @@ async def codes_by_numbers(
     """The partner's codes with any of these numbers (one number may be in several groups)."""
     rows = await conn.fetchall(_CODES_BY_NUMBERS, partner_id=partner_id, numbers=list(numbers))
     return [(code_row(row), group_row(row, CODE_WIDTH)) for row in rows]
+
+
+async def give_back(session: AsyncSession, code_id: int) -> None:
+    """The one move back in the code's state machine (``CodeState``): deleting a purchase undoes
+    its use of the code, and a code no purchase uses any more returns from applied to issued. It
+    stays its customer's, never free again."""
+    await session.execute(
+        update(Promocode)
+        .where(Promocode.id == code_id, Promocode.applied_times > 0)
+        .values(
+            applied_times=Promocode.applied_times - 1,
+            # else_ is the column, not a literal: it gives the CASE its type on PostgreSQL.
+            state=case((Promocode.applied_times <= 1, CodeState.ISSUED), else_=Promocode.state),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def apply_code(conn: Conn, code_id: int, single_use: bool, now: datetime) -> bool:
@@ -312,7 +329,10 @@ async def get_group(session: AsyncSession, partner_id: int, group_id: int) -> Pr
     )
 
 
-async def get_group_by_name(session: AsyncSession, partner_id: int, name: str) -> PromocodeGroup | None:
+async def group_in_session_by_name(
+    session: AsyncSession, partner_id: int, name: str
+) -> PromocodeGroup | None:
+    """The group as an ORM object attached to the session, for cold paths that change it."""
     return await session.scalar(
         select(PromocodeGroup).where(PromocodeGroup.partner_id == partner_id, PromocodeGroup.name == name)
     )

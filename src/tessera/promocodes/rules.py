@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from tessera import errors
-from tessera.money import MAX_AMOUNT
+from tessera.money import parse_amount
+from tessera.names import checked_name
 from tessera.promocodes.models import CodeState, GroupType
 
 MIN_NUMBER_LENGTH = 1
@@ -58,10 +59,7 @@ def parse_group_type(raw: str | None, default: GroupType = GroupType.SIMPLE) -> 
 
 
 def check_group_name(name: str) -> str:
-    name = name.strip()
-    if not name or len(name) > MAX_GROUP_NAME_LENGTH:
-        raise errors.InvalidParameter("name", f"must be 1 to {MAX_GROUP_NAME_LENGTH} characters")
-    return name
+    return checked_name(name, MAX_GROUP_NAME_LENGTH)
 
 
 def is_expired(expires_at: datetime | None, now: datetime) -> bool:
@@ -79,13 +77,18 @@ def check_can_activate(
         raise errors.PromocodeExpired()
 
 
+def is_used_up(*, single_use: bool, state: int) -> bool:
+    """A single-use code applied to a purchase is used up; a multi-use code never is."""
+    return single_use and state == CodeState.APPLIED
+
+
 def can_be_applied(
-    *, group_enabled: bool, apply_items_once: bool, state: int, expires_at: datetime | None, now: datetime
+    *, group_enabled: bool, single_use: bool, state: int, expires_at: datetime | None, now: datetime
 ) -> bool:
-    """Whether a purchase could use the code now: a used single-use code cannot."""
+    """Whether a purchase could use the code now (``purchases.pricing.judge_code`` says why not)."""
     if not group_enabled or is_expired(expires_at, now):
         return False
-    return not (apply_items_once and state == CodeState.APPLIED)
+    return not is_used_up(single_use=single_use, state=state)
 
 
 DISCOUNT_TYPES = ("percent", "fixed")
@@ -112,7 +115,7 @@ def parse_discount(
         raise errors.InvalidParameter("discount_type", "use percent, fixed or none")
     if value is None:
         raise errors.MissingField("discount_value")
-    amount = _amount(value, "discount_value")
+    amount = parse_amount(value, "discount_value")
     if amount <= 0 or (kind == "percent" and amount > 100):
         raise errors.InvalidParameter(
             "discount_value", "a percent is above 0 and at most 100; a fixed amount above 0"
@@ -122,20 +125,8 @@ def parse_discount(
         if not isinstance(skus, list) or not skus or not all(isinstance(s, str | int) for s in skus):
             raise errors.InvalidParameter("skus", 'a JSON array of SKUs, e.g. ["A1","B2"]')
         parsed_skus = tuple(dict.fromkeys(str(s).strip() for s in skus))
-    minimum = _amount(min_cart_total, "min_cart_total") if min_cart_total is not None else None
+    minimum = parse_amount(min_cart_total, "min_cart_total") if min_cart_total is not None else None
     return DiscountSettings(kind, amount, parsed_skus, minimum)
-
-
-def _amount(raw: str, field: str) -> Decimal:
-    try:
-        amount = Decimal(raw.strip())
-    except InvalidOperation:
-        raise errors.InvalidParameter(field, "not a number") from None
-    if not amount.is_finite() or amount < 0 or amount > MAX_AMOUNT:
-        raise errors.InvalidParameter(field, f"a non-negative amount up to {MAX_AMOUNT}")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise errors.InvalidParameter(field, "a non-negative amount with at most two decimals")
-    return amount
 
 
 #: The threshold columns are 32-bit integers.

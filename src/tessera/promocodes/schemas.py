@@ -80,7 +80,7 @@ def promocode_object(
         "expiration_date": isoformat(code.expires_at),
         "can_be_applied": can_be_applied(
             group_enabled=group.enabled,
-            apply_items_once=group.apply_items_once,
+            single_use=group.apply_items_once,
             state=code.state,
             expires_at=code.expires_at,
             now=now,

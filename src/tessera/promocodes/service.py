@@ -15,7 +15,7 @@ from tessera.customers.identifiers import CustomerRef
 from tessera.imports.bulk import Progress, import_numbers
 from tessera.imports.parsers import FileFormat
 from tessera.promocodes import repository, rules
-from tessera.promocodes.models import CodeRow, GroupRow, GroupType, Promocode, PromocodeGroup
+from tessera.promocodes.models import CodeRow, CodeState, GroupRow, GroupType, Promocode, PromocodeGroup
 from tessera.promocodes.rules import GroupCounts
 from tessera.sql import Conn, on_session
 from tessera.tenancy.service import Caller
@@ -24,8 +24,9 @@ from tessera.triggers import service as triggers
 APPLIED_TAG = "Applied promo code {group}"
 
 
-async def group_named(conn: Conn, partner_id: int, name: str) -> GroupRow:
-    group = await repository.read_group_by_name(conn, partner_id, name)
+async def group_row_named(conn: Conn, partner_id: int, name: str) -> GroupRow:
+    """The group's row; an unknown name is ``PromocodeGroupNotFound``."""
+    group = await repository.group_row_by_name(conn, partner_id, name)
     if group is None:
         raise errors.PromocodeGroupNotFound()
     return group
@@ -107,7 +108,7 @@ async def issue(conn: Conn, partner_id: int, ref: CustomerRef, group_name: str) 
 async def issue_to_customer(
     conn: Conn, partner_id: int, customer_id: int, group_name: str
 ) -> tuple[CodeRow, GroupRow]:
-    return await _issue_from(conn, await group_named(conn, partner_id, group_name), customer_id)
+    return await _issue_from(conn, await group_row_named(conn, partner_id, group_name), customer_id)
 
 
 async def _issue_from(conn: Conn, group: GroupRow, customer_id: int) -> tuple[CodeRow, GroupRow]:
@@ -172,7 +173,7 @@ async def import_codes(
 ) -> tuple[PromocodeGroup, int]:
     """Creates the group (or appends to it) and imports the file, all or nothing."""
     name = rules.check_group_name(name)
-    group = await repository.get_group_by_name(session, partner_id, name)
+    group = await repository.group_in_session_by_name(session, partner_id, name)
     if group is None:
         group = await repository.add_group(
             session,
@@ -195,7 +196,7 @@ async def import_codes(
     fixed: dict[str, object] = {
         "partner_id": partner_id,
         "group_id": group_id,
-        "state": 1,
+        "state": int(CodeState.AVAILABLE),
         "applied_times": 0,
     }
     if expires_at is not None:
@@ -237,7 +238,7 @@ async def edit_group(
         raise errors.PromocodeGroupNotFound()
     if name is not None:
         name = rules.check_group_name(name)
-        other = await repository.get_group_by_name(session, partner_id, name)
+        other = await repository.group_in_session_by_name(session, partner_id, name)
         if other is not None and other.id != group.id:
             raise errors.PromocodeGroupNameTaken()
         group.name = name

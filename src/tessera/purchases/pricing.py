@@ -15,9 +15,9 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from tessera import errors
-from tessera.money import MAX_AMOUNT
+from tessera.money import CENT, parse_amount
+from tessera.promocodes import rules as promocode_rules
 
-CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 MAX_POSITIONS = 1000
 
@@ -74,16 +74,6 @@ class PricedCart:
     applied: tuple[int, ...]
 
 
-def money(value: Any, field_name: str) -> Decimal:
-    try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise errors.InvalidParameter(field_name, "not a number") from None
-    if not amount.is_finite() or amount < 0 or amount > MAX_AMOUNT:
-        raise errors.InvalidParameter(field_name, "must be a non-negative amount")
-    return amount.quantize(CENT, ROUND_HALF_UP)
-
-
 def parse_cart(raw: Any) -> list[Position]:
     """SailPlay's cart: ``{"1": {"sku": "A1", "price": 1000, "quantity": 1, "min_price": 800}}``.
 
@@ -111,7 +101,7 @@ def parse_cart(raw: Any) -> list[Position]:
             raise errors.InvalidParameter("cart", f"position {key} has no sku")
         if "price" not in item:
             raise errors.InvalidParameter("cart", f"position {key} has no price")
-        price = money(item["price"], "cart")
+        price = parse_amount(item["price"], "cart", round_to_cents=True)
         try:
             raw_quantity = item.get("quantity")
             quantity = (
@@ -121,7 +111,7 @@ def parse_cart(raw: Any) -> list[Position]:
             raise errors.InvalidParameter("cart", f"position {key} has a bad quantity") from None
         if not quantity.is_finite() or quantity <= 0:
             raise errors.InvalidParameter("cart", f"position {key} has a bad quantity")
-        min_price = money(item.get("min_price", 0) or 0, "cart")
+        min_price = parse_amount(item.get("min_price", 0) or 0, "cart", round_to_cents=True)
         if sku in by_sku:
             first = by_sku[sku]
             by_sku[sku] = replace(
@@ -258,9 +248,9 @@ def judge_code(candidate: CodeCandidate, positions: Sequence[Position], now: Any
 
     if not candidate.group_enabled:
         return verdict(CodeStatus.RECOGNIZED, "Promocode group is disabled")
-    if candidate.expires_at is not None and candidate.expires_at <= now:
+    if promocode_rules.is_expired(candidate.expires_at, now):
         return verdict(CodeStatus.RECOGNIZED, "Promocode expired")
-    if candidate.single_use and candidate.state == 3:
+    if promocode_rules.is_used_up(single_use=candidate.single_use, state=candidate.state):
         return verdict(CodeStatus.RECOGNIZED, "Promocode already used")
     if candidate.action is None:
         return verdict(CodeStatus.RECOGNIZED, "No promo action uses this promocode group")

@@ -5,27 +5,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera.promocodes.models import CodeState, Promocode
 from tessera.purchases.models import Purchase, PurchaseCertificate, PurchasePromocode
 from tessera.sql import Conn, Statement
-
-
-async def give_back_code(session: AsyncSession, code_id: int) -> None:
-    """Undoes one use when its purchase is deleted: the code returns to issued, never to free."""
-    await session.execute(
-        update(Promocode)
-        .where(Promocode.id == code_id, Promocode.applied_times > 0)
-        .values(
-            applied_times=Promocode.applied_times - 1,
-            # else_ is the column, not a literal: it gives the CASE its type on PostgreSQL.
-            state=case((Promocode.applied_times <= 1, CodeState.ISSUED), else_=Promocode.state),
-        )
-        .execution_options(synchronize_session=False)
-    )
-
 
 # purchases/new writes these on the driver (tessera.sql), in the session's transaction.
 _PRODUCT_IDS = Statement(

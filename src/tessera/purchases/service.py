@@ -108,20 +108,13 @@ async def _cover(
         certificate = await certificates_repository.state_with_value(conn, partner_id, number)
         if certificate is None:
             raise errors.CertificateNotFound(f"Certificate not found: {number}")
-        usable = (
-            certificate.department_id == department_id
-            and certificate.activated
-            and not certificate.used
-            and not certificate.deleted
+        certificate_rules.check_allowed(
+            Transition.USE,
+            same_department=certificate.department_id == department_id,
+            activated=certificate.activated,
+            used=certificate.used,
+            deleted=certificate.deleted,
         )
-        if not usable:
-            raise certificate_rules.refusal(
-                Transition.USE,
-                same_department=certificate.department_id == department_id,
-                activated=certificate.activated,
-                used=certificate.used,
-                deleted=certificate.deleted,
-            )
         found.append((certificate.id, certificate.value))
     amounts = cover_with_certificates(total, [value for _, value in found])
     return [
@@ -279,6 +272,6 @@ async def delete(
     purchase = await find(session, partner_id, department_id, purchase_id, order_num)
     if await repository.mark_deleted(session, partner_id, purchase.id, utcnow()):
         for code_id in await repository.linked_code_ids(session, partner_id, purchase.id):
-            await repository.give_back_code(session, code_id)
+            await promocodes.give_back(session, code_id)
         await session.refresh(purchase)
     return purchase

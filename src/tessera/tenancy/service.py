@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera import errors
 from tessera.clock import utcnow
 from tessera.db import Database
+from tessera.names import checked_name
 from tessera.routing import MAX_ID_DIGITS
 from tessera.secrets import fast_hash, new_digits, new_token, slow_hash, verify_slow_hash
 from tessera.sql import Conn
@@ -48,9 +49,7 @@ class LoginResult:
 
 
 async def create_department(session: AsyncSession, name: str, partner_id: int | None = None) -> NewDepartment:
-    name = name.strip()
-    if not name or len(name) > MAX_NAME_LENGTH:
-        raise errors.InvalidParameter("name", f"must be 1 to {MAX_NAME_LENGTH} characters")
+    name = checked_name(name, MAX_NAME_LENGTH)
     if partner_id is None:
         partner = await repository.add_partner(session, name)
         partner_id = partner.id
