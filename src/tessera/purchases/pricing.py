@@ -328,6 +328,15 @@ def parse_numbers(raw: Any, field_name: str) -> list[str]:
     return list(dict.fromkeys(str(n).strip() for n in raw if str(n).strip()))
 
 
+@dataclass(frozen=True, slots=True)
+class CertificateCover:
+    """What one certificate pays of a cart."""
+
+    number: str
+    certificate_id: int
+    amount: Decimal
+
+
 def cover_with_certificates(total: Decimal, values: Sequence[Decimal]) -> list[Decimal]:
     """How much each certificate pays, in the order given: each covers up to its value."""
     left = total

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tessera.purchases.pricing import CodeVerdict, PricedCart, PromoAction
-
-if TYPE_CHECKING:
-    from tessera.purchases.service import CertificateCover
+from tessera.purchases.pricing import CertificateCover, CodeVerdict, PricedCart, PromoAction
 
 
 def money_out(amount: Decimal) -> int | float:

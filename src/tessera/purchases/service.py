@@ -24,6 +24,7 @@ from tessera.purchases import repository
 from tessera.purchases.models import Purchase
 from tessera.purchases.pricing import (
     ZERO,
+    CertificateCover,
     CodeCandidate,
     CodeStatus,
     CodeVerdict,
@@ -51,13 +52,6 @@ class CartRequest:
     promocodes: list[str]
     certificates: list[str]
     promocodes_info: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CertificateCover:
-    number: str
-    certificate_id: int
-    amount: Decimal
 
 
 def action_of(group: PromocodeGroup | GroupRow) -> PromoAction | None:
