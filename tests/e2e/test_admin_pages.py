@@ -1975,3 +1975,16 @@ class TestAdminsCreateCommand:
             name: (run.returncode, run.stdout, run.error) for name, run in zip(refused, runs, strict=True)
         } == {name: (1, "", message) for name, (_, message) in refused.items()}
         assert await count(database, AdminUser) == 1
+
+
+class TestRoot:
+    @pytest.mark.parametrize("method", ["GET", "HEAD"])
+    async def test_the_root_redirects_to_the_admin_ui(self, client: httpx.AsyncClient, method: str) -> None:
+        response = await client.request(method, "/")
+
+        assert (response.status_code, response.headers["location"]) == (307, "/admin/")
+
+    async def test_another_method_on_the_root_is_not_a_redirect(self, client: httpx.AsyncClient) -> None:
+        response = await client.post("/")
+
+        assert response.status_code == 405

@@ -9,7 +9,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from tessera.admin import auth_pages, lookup_pages, messaging_pages, settings_pages, stock_pages
@@ -23,6 +23,11 @@ def install(app: FastAPI) -> None:
     app.mount("/admin/static", StaticFiles(directory=HERE / "static"), name="admin-static")
     app.state.sign_ins_by_email = SignInThrottle()
     app.state.sign_ins_by_address = SignInThrottle(max_failures=MAX_FAILURES_PER_ADDRESS)
+
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    async def home() -> Response:
+        """The service's root is the admin UI (the API faces live under /api)."""
+        return RedirectResponse("/admin/", status_code=307)
 
     @app.exception_handler(SignInRequired)
     async def to_sign_in(request: Request, _: SignInRequired) -> Response:
