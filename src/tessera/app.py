@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tessera import errors, esputnik, health
+from tessera import errors, esputnik, health, logs
 from tessera.admin import site as admin_site
 from tessera.admin import web as admin_web
 from tessera.certificates.router import loyalty as certificates_loyalty
@@ -29,8 +29,8 @@ from tessera.tenancy.service import ApiKeyAuthenticator, Authenticator, LookupGu
 
 
 def _face_of_unknown_path(path: str) -> Face | None:
-    """Which face answers a path no route has: the API prefixes by their face, the rest is the
-    admin app's (which answers `/` and unknown paths as the loyalty face always has)."""
+    """Which face answers a path no route has: the API prefixes by their face (the loyalty face's
+    old /api/v1 paths are the messaging face's exceptions); the rest is the admin app's."""
     if esputnik.is_messaging_path(path):
         return esputnik.MESSAGING
     if path.startswith("/api/"):
@@ -41,6 +41,7 @@ def _face_of_unknown_path(path: str) -> Face | None:
 def create_app(settings: Settings | None = None, database: Database | None = None) -> TesseraApp:
     """The whole service. Pass ``database`` to share one pool with the caller (tests, CLI)."""
     settings = settings or Settings()
+    logs.configure(settings.log_format)
     owns_database = database is None
     db = database or settings.database()
 

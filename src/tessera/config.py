@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,6 +32,8 @@ class Settings(BaseSettings):
     #: processes together; past it the client's look-ups answer HTTP 429 until the minute ends.
     #: 0 = no limit.
     lookup_misses_per_minute: int = Field(100, ge=0)
+    #: Log lines as text or as JSON objects (``json``): one per request, delivery attempt and step.
+    log_format: Literal["text", "json"] = "text"
     #: Sender address/name for SMS when a message has none (the gateway's alpha-name).
     sms_from: str = "Tessera"
     #: Delivery worker: a claim is leased this long; a crashed worker's claims return after it.

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from tessera import errors
 from tessera.db import contains_nul
-from tessera.routing import ApiRoute, JsonResponse
+from tessera.routing import PARTNER_KEY, ApiRoute, JsonResponse
 
 if TYPE_CHECKING:
     # The app puts the authenticator in its state: the face needs only its type.
@@ -70,7 +70,9 @@ def api_key_from(request: Request) -> str | None:
 
 async def partner_id(request: Request) -> int:
     authenticator: ApiKeyAuthenticator = request.app.state.api_keys
-    return await authenticator.partner_of(api_key_from(request))
+    partner = await authenticator.partner_of(api_key_from(request))
+    request.scope[PARTNER_KEY] = partner
+    return partner
 
 
 async def json_body(request: Request, *, max_bytes: int = 1024 * 1024) -> Any:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -29,9 +30,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tessera import errors
+from tessera import errors, metrics
 
-log = logging.getLogger("tessera.requests")
+log = logging.getLogger("tessera.errors")
+request_log = logging.getLogger("tessera.requests")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -156,41 +158,85 @@ class TesseraApp:
             if face is None:
                 await self.fallback(scope, receive, send)
                 return
-            response = face.render_error(errors.UnknownPath(f"Unknown path {path}"))
-            await response(scope, receive, send)
-            return
-        by_method, path_params = found
+        started = time.perf_counter()
+        request_id = _request_id(scope)
         method: str = scope["method"]
-        route = by_method.get(method) or (by_method.get("GET") if method == "HEAD" else None)
-        if route is None:
-            face = next(iter(by_method.values())).face
-            allowed = ", ".join(sorted({*by_method, *(["HEAD"] if "GET" in by_method else [])}))
-            response = face.render_error(errors.MethodNotAllowed())
-            response.headers["Allow"] = allowed
-            await response(scope, receive, send)
-            return
+        if found is None:
+            assert face is not None
+            template = metrics.UNKNOWN_ROUTE
+            response = face.render_error(errors.UnknownPath(f"Unknown path {path}"))
+        else:
+            by_method, path_params = found
+            route = by_method.get(method) or (by_method.get("GET") if method == "HEAD" else None)
+            template = next(iter(by_method.values())).path
+            if route is None:
+                allowed = ", ".join(sorted({*by_method, *(["HEAD"] if "GET" in by_method else [])}))
+                response = next(iter(by_method.values())).face.render_error(errors.MethodNotAllowed())
+                response.headers["Allow"] = allowed
+            else:
+                response = await self._answer(route, scope, receive, path_params, request_id)
+        response.headers["X-Request-Id"] = request_id
+        await response(scope, receive, send)
+        _observe(scope, method, template, response.status_code, time.perf_counter() - started, request_id)
+
+    async def _answer(
+        self, route: ApiRoute, scope: Scope, receive: Receive, path_params: dict[str, int], request_id: str
+    ) -> Response:
         scope["app"] = self
         scope["path_params"] = path_params
         request = Request(scope, receive)
         try:
-            response = await route.endpoint(request)
+            return await route.endpoint(request)
         except errors.TesseraError as error:
-            response = route.face.render_error(error)
+            return route.face.render_error(error)
         except HTTPException as error:
             # Starlette's own refusals (a malformed multipart body, a part over its size limit).
-            response = route.face.render_error(errors.BadRequestBody(error.status_code, str(error.detail)))
+            return route.face.render_error(errors.BadRequestBody(error.status_code, str(error.detail)))
         except Exception:
-            request_id = _request_id(scope)
-            log.exception("unexpected error in %s %s (request id %s)", method, route.path, request_id)
-            response = route.face.render_error(errors.InternalError(request_id))
-            response.headers["X-Request-Id"] = request_id
-        await response(scope, receive, send)
+            log.exception(
+                "unexpected error in %s %s (request id %s)",
+                scope["method"],
+                route.path,
+                request_id,
+                extra={"route": route.path, "request_id": request_id},
+            )
+            return route.face.render_error(errors.InternalError(request_id))
+
+
+#: The scope key under which authentication leaves the caller's partner id, for the request's log line.
+PARTNER_KEY = "tessera.partner"
+
+
+def _observe(scope: Scope, method: str, route: str, status: int, seconds: float, request_id: str) -> None:
+    """The request's metrics and its log line: by route template, never by path or query."""
+    metrics.REQUESTS.labels(route, method, status).inc()
+    metrics.REQUEST_SECONDS.labels(route).observe(seconds)
+    if request_log.isEnabledFor(logging.INFO):
+        partner = scope.get(PARTNER_KEY)
+        duration_ms = round(seconds * 1000, 2)
+        request_log.info(
+            "%s %s %s %.2fms partner=%s request_id=%s",
+            method,
+            route,
+            status,
+            duration_ms,
+            partner if partner is not None else "-",
+            request_id,
+            extra={
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": duration_ms,
+                "partner": partner,
+                "request_id": request_id,
+            },
+        )
 
 
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             given = str(value.decode("latin-1"))[:64]
-            if given.isprintable():
+            if given and given.isprintable():
                 return given
     return uuid.uuid4().hex

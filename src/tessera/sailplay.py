@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from tessera import errors
 from tessera.db import Database, contains_nul
-from tessera.routing import ApiRoute, JsonResponse
+from tessera.routing import PARTNER_KEY, ApiRoute, JsonResponse
 
 if TYPE_CHECKING:
     # The app puts the authenticator and the look-up guard in its state; the face needs their
@@ -202,6 +202,7 @@ async def authenticate(request: Request, params: Params) -> Caller:
     except errors.InvalidParameter:
         raise errors.PermissionDenied() from None
     caller = await authenticator.authenticate(params.get("token"), department_id)
+    request.scope[PARTNER_KEY] = caller.partner_id
     limiter: RateLimiter = request.app.state.rate_limiter
     limiter.check(caller.partner_id)
     return caller

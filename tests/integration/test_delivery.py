@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import email
 import json
+import logging
 import os
 import random
 import re
@@ -35,6 +36,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 
+from tessera import metrics
 from tessera.app import create_app
 from tessera.clock import utcnow
 from tessera.config import Settings
@@ -850,3 +852,31 @@ async def api_statuses(database: Database, request_ids: Sequence[str]) -> list[d
             ).all()
         }
     return [{"status": found[r].status, "attempts": found[r].attempts} for r in request_ids]
+
+
+# --- what an operator sees ------------------------------------------------------------------------------
+
+
+async def test_each_attempt_is_a_log_line_and_a_count_without_what_it_carried(
+    api: Api, database: Database, delivering: Settings, mailbox: Mailbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tessera")
+    message_id = await api.email_message("<p>Code $!data.get('code')</p>")
+    await api.smartsend(
+        message_id, [("first@example.com", {"code": "LOGME-1"}), ("second@example.com", {"code": "LOGME-2"})]
+    )
+    sent = metrics.DELIVERIES.labels("email", "sent")
+    before = sent._value.get()
+
+    await drain(database, Worker(database, delivering))
+
+    assert len(mailbox.mails) == 2
+    lines = [r for r in caplog.records if r.name == "tessera.worker"]
+    ids = sorted(d.id for d in await deliveries(database))
+    assert sorted((r.delivery_id, r.channel, r.attempt, r.outcome) for r in lines) == [  # type: ignore[attr-defined]
+        (delivery_id, "email", 1, "sent") for delivery_id in ids
+    ]
+    assert sent._value.get() == before + 2
+    text = "\n".join(r.getMessage() for r in lines)
+    for carried in ("first@example.com", "second@example.com", "LOGME-1", "LOGME-2"):
+        assert carried not in text

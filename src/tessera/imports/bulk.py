@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera import errors
+from tessera import errors, metrics
 from tessera.imports.isolated import iter_sheet_chunks
 from tessera.imports.parsers import FileFormat, iter_number_chunks
 from tessera.sql import is_unique_violation, sqlite_value
@@ -70,6 +70,23 @@ async def import_numbers(
     numbers that repeat in the file or already exist (``existing_numbers`` finds the latter).
     Returns how many rows were inserted.
     """
+    with metrics.IMPORTS_RUNNING.track_inprogress():
+        return await _import_numbers(
+            session, stream, fmt, table, fixed, min_length, max_length, existing_numbers, on_progress
+        )
+
+
+async def _import_numbers(
+    session: AsyncSession,
+    stream: BinaryIO,
+    fmt: FileFormat,
+    table: str,
+    fixed: dict[str, Any],
+    min_length: int,
+    max_length: int,
+    existing_numbers: ExistingNumbers,
+    on_progress: Progress | None,
+) -> int:
     start = stream.tell()
     chunks = _chunks(stream, fmt, min_length, max_length, on_progress)
     columns = [*fixed, "number"]

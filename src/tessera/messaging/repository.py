@@ -18,6 +18,25 @@ from tessera.messaging.models import (
     WorkflowRun,
 )
 from tessera.messaging.rules import CHANNEL_NOT_CONFIGURED
+from tessera.sql import Conn, Statement, as_datetime
+
+_OUTBOX_DUE = Statement(
+    "SELECT count(*), min(available_at) FROM deliveries"
+    f" WHERE status = '{DeliveryStatus.QUEUED}' AND available_at <= :now"
+)
+_RUNS_WAITING = Statement(f"SELECT count(*) FROM workflow_runs WHERE status = '{RunStatus.ACTIVE}'")
+
+
+async def outbox_due(conn: Conn, now: datetime) -> tuple[int, datetime | None]:
+    """How many deliveries are due now, and since when the oldest of them (the metrics)."""
+    row = await conn.fetchone(_OUTBOX_DUE, now=now)
+    assert row is not None
+    return int(row[0]), as_datetime(row[1])
+
+
+async def runs_waiting(conn: Conn) -> int:
+    """Workflow runs not yet done or failed: working, backing off, or waiting on a wait step."""
+    return int(await conn.fetchval(_RUNS_WAITING))
 
 
 async def add_message(session: AsyncSession, **fields: Any) -> Message:

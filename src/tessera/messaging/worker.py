@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
+from tessera import logs, metrics
 from tessera.clock import utcnow
 from tessera.config import Settings
 from tessera.db import Database
@@ -101,6 +102,7 @@ class Worker:
         return await self.process_runs() + await self.process_deliveries()
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        logs.configure(self.settings.log_format)  # alone as `tessera worker`, no app did it
         while not stop.is_set():
             try:
                 done = await self.run_once()
@@ -157,6 +159,7 @@ class Worker:
             }
         ready: dict[str, list[Outgoing]] = {}
         attempts = {d.id: d.attempts for d in claimed}
+        channels = {d.id: d.channel for d in claimed}
         renderable = [(d, m) for d in claimed if (m := messages.get(d.message_id)) is not None]
         # The whole batch in one call to the renderer's child process (renderer.py).
         rendered = await shared_renderer().render([(templates_of(m), d.data or {}) for d, m in renderable])
@@ -170,7 +173,11 @@ class Worker:
             )
             if isinstance(result, RenderFailed):
                 await self._record(
-                    delivery.id, attempts[delivery.id], f"template failed: {result}", final=True
+                    delivery.id,
+                    delivery.channel,
+                    attempts[delivery.id],
+                    f"template failed: {result}",
+                    final=True,
                 )
             else:
                 assert message is not None
@@ -187,27 +194,32 @@ class Worker:
 
         async def on_result(delivery_id: int, error: str | None) -> None:
             claim.release(delivery_id)
-            await self._record(delivery_id, attempts[delivery_id], error)
+            await self._record(delivery_id, channels[delivery_id], attempts[delivery_id], error)
 
         for channel, batch in ready.items():
             await self.channels[channel].send(batch, on_result, claim.holds)
         return len(claimed)
 
-    async def _record(self, delivery_id: int, attempts: int, error: str | None, final: bool = False) -> None:
+    async def _record(
+        self, delivery_id: int, channel: str, attempts: int, error: str | None, final: bool = False
+    ) -> None:
         async with self.database.transaction() as session:
             now = utcnow()
             if error is None:
-                await repository.finish_delivery(
+                outcome = "sent"
+                recorded = await repository.finish_delivery(
                     session, delivery_id, attempts, status=DeliveryStatus.SENT, reason=None, now=now
                 )
             elif final or attempts >= self.settings.delivery_max_attempts:
-                await repository.finish_delivery(
+                outcome = "failed"
+                recorded = await repository.finish_delivery(
                     session, delivery_id, attempts, status=DeliveryStatus.FAILED, reason=error, now=now
                 )
             else:
+                outcome = "retry"
                 now = await repository.database_now(session)
                 delay = retry_delay(attempts, self.settings.delivery_backoff_cap_seconds)
-                await repository.finish_delivery(
+                recorded = await repository.finish_delivery(
                     session,
                     delivery_id,
                     attempts,
@@ -216,3 +228,16 @@ class Worker:
                     now=now,
                     retry_at=now + delay,
                 )
+        if not recorded:
+            outcome = "lost claim"  # another worker took it back: its own attempt counts
+        else:
+            metrics.DELIVERIES.labels(channel, outcome).inc()
+        # By id: what a delivery carries (its recipient, its codes) never reaches a log line.
+        log.info(
+            "delivery %s (%s) attempt %s: %s",
+            delivery_id,
+            channel,
+            attempts,
+            outcome,
+            extra={"delivery_id": delivery_id, "channel": channel, "attempt": attempts, "outcome": outcome},
+        )

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera import errors
+from tessera import errors, metrics
 from tessera.clock import utcnow
 from tessera.customers import repository as customers_repository
 from tessera.customers import service as customers
@@ -46,16 +46,22 @@ class WorkflowEngine:
         self.database = database
         self.max_attempts = max_attempts
         self.backoff_cap_seconds = backoff_cap_seconds
+        #: The step being worked (index, type), for its log line.
+        self._current: tuple[int, str] | None = None
 
     async def execute(self, run_id: int, claim: Claim) -> None:
         """Runs steps until the run ends, waits, or a step fails; stops as soon as ``claim`` no
         longer holds the run (its lease lapsed and another worker took it over)."""
         while await claim.holds(run_id):
             serial = claim.serial(run_id)
+            self._current = None
             try:
                 async with self.database.transaction() as session:
-                    if not await self._step(session, run_id, serial):
-                        return
+                    goes_on = await self._step(session, run_id, serial)
+                if self._current is not None:
+                    _log_step(run_id, *self._current, "done")
+                if not goes_on:
+                    return
             except _LostRace:
                 return
             except (StepFailed, errors.TesseraError) as error:
@@ -80,6 +86,7 @@ class WorkflowEngine:
             await self._advance(session, run, status=RunStatus.DONE, locked_until=None)
             return False
         step = steps[run.step_index]
+        self._current = (run.step_index, step.type)
         data = dict(run.data)
         values: dict[str, Any] = {"step_index": run.step_index + 1, "attempts": 0, "last_error": None}
         if step.type == "issue_promocode":
@@ -172,7 +179,9 @@ class WorkflowEngine:
             run = await repository.get_run(session, run_id, for_update=True)
             if run is None or run.status != RunStatus.ACTIVE or run.claim_serial != serial:
                 return
-            if run.attempts >= self.max_attempts:
+            outcome = "failed" if run.attempts >= self.max_attempts else "retry"
+            step_type = self._current[1] if self._current is not None else "end"
+            if outcome == "failed":
                 values: dict[str, Any] = {
                     "status": RunStatus.FAILED,
                     "locked_until": None,
@@ -185,4 +194,19 @@ class WorkflowEngine:
                     "locked_until": None,
                     "last_error": reason,
                 }
-            await repository.advance_run(session, run.id, run.step_index, serial, **values)
+            if not await repository.advance_run(session, run.id, run.step_index, serial, **values):
+                return
+        _log_step(run_id, run.step_index, step_type, outcome)
+
+
+def _log_step(run_id: int, step_index: int, step_type: str, outcome: str) -> None:
+    """One line and one count per workflow step: done, retry (backing off) or failed for good."""
+    metrics.WORKFLOW_STEPS.labels(step_type, outcome).inc()
+    log.info(
+        "workflow run %s step %s (%s): %s",
+        run_id,
+        step_index,
+        step_type,
+        outcome,
+        extra={"run_id": run_id, "step": step_index, "step_type": step_type, "outcome": outcome},
+    )
