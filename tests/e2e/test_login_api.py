@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from conftest import LoyaltyClient, login
 from tessera.app import create_app
@@ -444,17 +444,47 @@ class TestTokenLifetime:
         assert before.json()["status"] == "ok"
         assert after.json() == DENIED
 
-    async def test_zero_ttl_token_is_valid_rather_than_born_expired(
-        self, make_client: Any, department: tenancy.NewDepartment
+    async def test_zero_ttl_token_never_expires(
+        self, make_client: Any, database: Database, department: tenancy.NewDepartment
     ) -> None:
         async with make_client(0, 0) as http:
             token = await login(http, department)
-            response = await http.post(
-                "/api/v2/promocodes/groups/list/",
-                data={"token": token, "store_department_id": department.store_department_id},
-            )
+            auth = {"token": token, "store_department_id": department.store_department_id}
+            right_away = await http.post("/api/v2/promocodes/groups/list/", data=auth)
+            # Past what a one-second lifetime allows (test_token_works_until_it_expires).
+            await asyncio.sleep(1.1)
+            later = await http.post("/api/v2/promocodes/groups/list/", data=auth)
 
-        assert response.json()["status"] == "ok"
+        assert (right_away.json()["status"], later.json()["status"]) == ("ok", "ok")
+        async with database.reading() as session:
+            stored = (await session.scalars(select(AuthToken.expires_at))).all()
+        assert stored == [None]
+
+
+class TestTokenCache:
+    """Production remembers a validated token for 30 s: what it remembers is the token *for its
+    department*, never the token alone."""
+
+    async def test_a_cached_token_is_refused_for_another_department_and_another_partner(
+        self, make_client: Any, database: Database, department: tenancy.NewDepartment
+    ) -> None:
+        async with database.transaction() as session:
+            sibling = await tenancy.create_department(session, "Sibling", partner_id=department.partner_id)
+            stranger = await tenancy.create_department(session, "Stranger")
+        async with make_client(3600, 30) as http:
+            token = await login(http, department)
+
+            async def groups(department_id: int) -> Any:
+                response = await http.post(
+                    "/api/v2/promocodes/groups/list/",
+                    data={"token": token, "store_department_id": department_id},
+                )
+                return response.json()
+
+            assert (await groups(department.store_department_id))["status"] == "ok"  # now cached
+            assert await groups(sibling.store_department_id) == DENIED
+            assert await groups(stranger.store_department_id) == DENIED
+            assert (await groups(department.store_department_id))["status"] == "ok"
 
 
 class TestPartnerIsolation:
