@@ -194,6 +194,71 @@ async def race_certificate_use(callers: Sequence[Loyalty], shop: Shop) -> None:
     assert (counts["total_count"], counts["activated_count"], counts["used_count"]) == (1, 1, 1)
 
 
+async def race_issue_against_activate(callers: Sequence[Loyalty]) -> None:
+    """One code of an activation group: 30 customers ask for it to be issued, 30 others activate
+    it by its number, all at once. One of the 60 gets it; the code is that customer's alone."""
+    setup = callers[0]
+    group = "Race both"
+    await upload_codes(setup, group, ["BOTH-1"], group_type=2)
+    customers = await add_customers(setup, RACERS, series=5)
+
+    bodies = await asyncio.gather(
+        *(
+            caller(callers, index).call("promocodes/issue", user_phone=customer.phone, group_name=group)
+            if index % 2
+            else caller(callers, index).call(
+                "promocodes/activate", user_phone=customer.phone, group_name=group, number="BOTH-1"
+            )
+            for index, customer in enumerate(customers)
+        )
+    )
+
+    results = outcomes(bodies)
+    assert results["ok"] == 1 and set(results) <= {"ok", -4104, -4105}, results
+    (winner,) = winners(bodies)
+    info = await setup.call("promocodes/info", number="BOTH-1")
+    assert info["numbers"][0]["issued_to"] == {"id": customers[winner].id}
+    held = await asyncio.gather(
+        *(setup.call("promocodes/list-for-user", user_phone=c.phone) for c in customers)
+    )
+    assert [index for index, body in enumerate(held) if body["promocodes"]] == [winner]
+
+
+async def race_purchases(callers: Sequence[Loyalty]) -> None:
+    """40 tills put one single-use code in a purchase at once: one is discounted, 39 are not."""
+    setup = callers[0]
+    await upload_codes(setup, "Race buy", ["BUY-10"], group_type=1)
+    groups = await setup.call("promocodes/groups/list")
+    (group,) = [g for g in groups["groups"]["enabled"] if g["name"] == "Race buy"]
+    edited = await setup.call(
+        "promocodes/groups/edit", group_id=group["id"], discount_type="percent", discount_value="10"
+    )
+    assert edited["status"] == "ok", edited
+    basket = json.dumps({"1": {"sku": "A1", "price": 700}, "2": {"sku": "B2", "price": 300}})
+
+    bodies = await asyncio.gather(
+        *(
+            caller(callers, index).call(
+                "purchases/new",
+                order_num=f"BUY-{index:02d}",
+                cart=basket,
+                promocodes='["BUY-10"]',
+                promocodes_info=1,
+            )
+            for index in range(40)
+        )
+    )
+
+    assert outcomes(bodies) == {"ok": 40}, outcomes(bodies)
+    verdicts = Counter(
+        (b["promocodes"][0]["status"], b["promocodes"][0]["status_description"]) for b in bodies
+    )
+    assert verdicts == {(5, "Applied"): 1, (2, "Promocode already used"): 39}, verdicts
+    assert sorted(b["purchase"]["price"] for b in bodies) == [900] + [1000] * 39
+    info = await setup.call("promocodes/info", number="BUY-10")
+    assert (info["numbers"][0]["promocode_status"], info["numbers"][0]["applied_times"]) == (3, 1)
+
+
 # --- in-process: asyncio.gather over the ASGI app ----------------------------------------------------
 
 
@@ -485,6 +550,33 @@ async def test_certificate_use_race_across_two_processes(two_servers: Servers) -
         for http in clients:
             await http.aclose()
     assert await problems_at(two_servers.database_url) == []
+
+
+@pytest.mark.slow
+async def test_issue_against_activate_race_across_two_processes(two_servers: Servers) -> None:
+    clients = http_clients(two_servers)
+    try:
+        await race_issue_against_activate(await remote_callers(two_servers, clients))
+    finally:
+        for http in clients:
+            await http.aclose()
+    assert await problems_at(two_servers.database_url) == []
+
+
+@pytest.mark.slow
+async def test_purchase_race_across_two_processes(two_servers: Servers) -> None:
+    clients = http_clients(two_servers)
+    try:
+        await race_purchases(await remote_callers(two_servers, clients))
+    finally:
+        for http in clients:
+            await http.aclose()
+    assert await problems_at(two_servers.database_url) == []
+
+
+async def test_issue_against_activate_race_in_one_process(loyalty: Loyalty, database: Database) -> None:
+    await race_issue_against_activate([loyalty])
+    assert await find_problems(database) == []
 
 
 async def test_one_new_customer_added_by_many_requests_at_once_is_one_customer(loyalty: Loyalty) -> None:
