@@ -871,6 +871,44 @@ class TestLeases:
         assert await find_problems(database) == []
 
 
+class TestIssuingAlongsideTheApi:
+    async def test_a_workflow_and_the_api_issuing_from_one_group_never_hand_out_a_code_twice(
+        self, api: Api, loyalty: LoyaltyClient, database: Database, settings: Settings
+    ) -> None:
+        await upload(loyalty, "Shared", *[f"SH-{index:02d}" for index in range(12)])
+        await api.workflow({"event": "signup"}, {"type": "issue_promocode", "group": "Shared"})
+        by_workflow = [f"wf{index}@example.com" for index in range(10)]
+        by_api = [f"api{index}@example.com" for index in range(10)]
+        for email in by_workflow:
+            await api.event("signup", email, EmailAddress=email)
+        for email in by_api:
+            await customer(loyalty, email=email)
+        workers = [Worker(database, settings, channels={}) for _ in range(2)]
+
+        answers, *_ = await asyncio.gather(
+            asyncio.gather(*(loyalty.call("promocodes/issue", email=e, group_name="Shared") for e in by_api)),
+            *(worker.process_runs() for worker in workers),
+        )
+
+        async def held_by(email: str) -> list[str]:
+            # A run that found the group empty rolled back with its step: no contact yet.
+            body = await loyalty.call("promocodes/list-for-user", email=email)
+            return [c["number"] for c in body["promocodes"]] if body["status"] == "ok" else []
+
+        held = {email: await held_by(email) for email in by_workflow + by_api}
+        handed_out = [code for codes in held.values() for code in codes]
+        assert sorted(handed_out) == [f"SH-{index:02d}" for index in range(12)], held
+        assert all(len(codes) <= 1 for codes in held.values()), held
+        api_won = [a for a in answers if a["status"] == "ok"]
+        assert len(api_won) == sum(1 for email in by_api if held[email])
+        assert {a["status_code"] for a in answers if a["status"] != "ok"} <= {-4105}
+        # Runs that found the group empty wait to retry; none took a code it did not keep.
+        unserved = [r for r in await runs(database) if r.status == "active"]
+        assert len(unserved) == sum(1 for email in by_workflow if not held[email])
+        assert all(r.last_error == "No free promocodes in group" for r in unserved)
+        assert await find_problems(database) == []
+
+
 # ------------------------------------------------------------------------------------------------
 # Low stock
 
