@@ -186,21 +186,26 @@ class TesseraApp:
         scope["path_params"] = path_params
         request = Request(scope, receive)
         try:
-            return await route.endpoint(request)
-        except errors.TesseraError as error:
-            return route.face.render_error(error)
-        except HTTPException as error:
-            # Starlette's own refusals (a malformed multipart body, a part over its size limit).
-            return route.face.render_error(errors.BadRequestBody(error.status_code, str(error.detail)))
-        except Exception:
-            log.exception(
-                "unexpected error in %s %s (request id %s)",
-                scope["method"],
-                route.path,
-                request_id,
-                extra={"route": route.path, "request_id": request_id},
-            )
-            return route.face.render_error(errors.InternalError(request_id))
+            try:
+                return await route.endpoint(request)
+            except errors.TesseraError as error:
+                return route.face.render_error(error)
+            except HTTPException as error:
+                # Starlette's own refusals (a malformed multipart body, a part over its size limit).
+                return route.face.render_error(errors.BadRequestBody(error.status_code, str(error.detail)))
+            except Exception:
+                log.exception(
+                    "unexpected error in %s %s (request id %s)",
+                    scope["method"],
+                    route.path,
+                    request_id,
+                    extra={"route": route.path, "request_id": request_id},
+                )
+                return route.face.render_error(errors.InternalError(request_id))
+        finally:
+            # An uploaded file is spooled to a temporary file by Starlette: closed here, once
+            # the answer is made, whatever happened.
+            await request.close()
 
 
 #: The scope key under which authentication leaves the caller's partner id, for the request's log line.

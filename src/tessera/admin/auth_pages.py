@@ -72,11 +72,11 @@ async def login_form(request: Request) -> Response:
 
 @router.post("/admin/login", include_in_schema=False)
 async def login(request: Request) -> Response:
-    form = await request.form()
-    email = str(form.get("email", "")).strip()
-    password = str(form.get("password", ""))
+    async with request.form() as form:
+        email = str(form.get("email", "")).strip()
+        password = str(form.get("password", ""))
+        submitted = str(form.get(CSRF_FIELD, ""))
     cookie = request.cookies.get(LOGIN_COOKIE, "")
-    submitted = str(form.get(CSRF_FIELD, ""))
     if not cookie or not hmac.compare_digest(cookie, submitted):
         return _login_form(
             request, email=email, error="The sign-in form expired. Please try again.", status_code=403

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -126,27 +126,33 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     return response
 
 
-async def signed_in_page(request: Request) -> Page:
-    """The dependency of every page behind sign-in; on a POST it also checks the CSRF token."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        raise SignInRequired()
-    database: Database = request.app.state.database
-    async with database.reading() as session:
-        admin = await service.signed_in(session, token)
-    if admin is None:
-        raise SignInRequired()
-    settings: Settings = request.app.state.settings
-    secret = settings.secret_key
-    if request.method not in ("GET", "HEAD"):
-        submitted = request.headers.get(CSRF_HEADER)
-        if submitted is None:
-            form = await request.form()
-            value = form.get(CSRF_FIELD)
-            submitted = value if isinstance(value, str) else None
-        if not service.csrf_matches(secret, token, submitted):
-            raise CsrfRejected()
-    return Page(request, admin, service.csrf_token(secret, token))
+async def signed_in_page(request: Request) -> AsyncIterator[Page]:
+    """The dependency of every page behind sign-in; on a POST it also checks the CSRF token.
+
+    A POST's form (with any uploaded file Starlette spooled to disk) is closed once the page is
+    done with it, refused or not."""
+    try:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            raise SignInRequired()
+        database: Database = request.app.state.database
+        async with database.reading() as session:
+            admin = await service.signed_in(session, token)
+        if admin is None:
+            raise SignInRequired()
+        settings: Settings = request.app.state.settings
+        secret = settings.secret_key
+        if request.method not in ("GET", "HEAD"):
+            submitted = request.headers.get(CSRF_HEADER)
+            if submitted is None:
+                form = await request.form()
+                value = form.get(CSRF_FIELD)
+                submitted = value if isinstance(value, str) else None
+            if not service.csrf_matches(secret, token, submitted):
+                raise CsrfRejected()
+        yield Page(request, admin, service.csrf_token(secret, token))
+    finally:
+        await request.close()
 
 
 def text_fields(form: FormData) -> dict[str, str]:

@@ -74,6 +74,7 @@ def iter_sheet_chunks(
         finally:
             child.kill()
             child.wait()
+            child.stdout.close()
         raise errors.InvalidFile(reason="the spreadsheet could not be read: its reader crashed")
 
 
