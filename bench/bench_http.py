@@ -320,15 +320,19 @@ def wrk(script: str, base: str, duration: float, env: dict[str, str]) -> dict[st
     seconds = raw["duration_us"] / 1e6
     socket = raw["socket_errors"]
     latency = raw["latency_us"]
+    errors = raw["errors"] + socket["connect"] + socket["read"] + socket["write"] + socket["timeout"]
+    succeeded = max(raw["requests"] - raw["errors"] - raw.get("misses", 0), 0)
     return {
         "requests": raw["requests"],
         "seconds": seconds,
-        "rps": raw["requests"] / seconds if seconds else 0.0,
+        # Throughput counts the answers that did what was asked; errors are reported beside it.
+        "rps": succeeded / seconds if seconds else 0.0,
+        "all_rps": raw["requests"] / seconds if seconds else 0.0,
         "p50_ms": latency["p50"] / 1000,
         "p90_ms": latency["p90"] / 1000,
         "p99_ms": latency["p99"] / 1000,
         "max_ms": latency["max"] / 1000,
-        "errors": raw["errors"] + socket["connect"] + socket["read"] + socket["write"] + socket["timeout"],
+        "errors": errors,
         "error_responses": raw["errors"],
         "socket_errors": socket,
         "exhausted": raw["exhausted"],
@@ -359,11 +363,17 @@ def run_endpoint(
     if endpoint in WRITE_ENDPOINTS:
         _vacuum(seed)
     cpu_before = common.process_tree_cpu_seconds(pid) if pid else 0.0
+    database_cpu_before = common.postgres_cpu_seconds() if seed.db == "postgresql" else 0.0
     result = wrk(endpoint, base, duration, env)
     if pid:
         cpu = common.process_tree_cpu_seconds(pid) - cpu_before
         result["server_cpu_seconds"] = cpu
         result["cpu_ms_per_request"] = 1000 * cpu / result["requests"] if result["requests"] else None
+    if seed.db == "postgresql":
+        database_cpu = common.postgres_cpu_seconds() - database_cpu_before
+        result["database_cpu_ms_per_request"] = (
+            1000 * database_cpu / result["requests"] if result["requests"] else None
+        )
     return result
 
 
@@ -383,6 +393,12 @@ def run_server(
                 f"  {result['rps']:,.0f} req/s  p50 {result['p50_ms']:.1f} ms  "
                 f"p99 {result['p99_ms']:.1f} ms  "
                 f"CPU {result['cpu_ms_per_request'] or 0:.2f} ms/request  "
+                + (
+                    f"PostgreSQL CPU {result['database_cpu_ms_per_request'] or 0:.2f} ms/request  "
+                    if "database_cpu_ms_per_request" in result
+                    else ""
+                )
+                + f"all answers {result['all_rps']:,.0f}/s  "
                 f"errors {result['errors']}"
                 + (f"  e.g. {result['first_error'][:160]}" if result["errors"] else "")
             )
@@ -437,7 +453,9 @@ def _compare(endpoint: str, ours: dict[str, Any], bare: dict[str, Any]) -> dict[
     ratio = ours["rps"] / bare["rps"] if bare["rps"] else None
     compared: dict[str, Any] = {"ours": ours, "bare": bare, "ratio": ratio}
     if endpoint in TARGETED:
-        compared["meets_target"] = ours["rps"] >= TARGET_RPS and ratio is not None and ratio >= TARGET_RATIO
+        compared["meets_target"] = (
+            ours["rps"] >= TARGET_RPS and ratio is not None and ratio >= TARGET_RATIO and not ours["errors"]
+        )
     return compared
 
 
@@ -462,6 +480,7 @@ def http_table(results: dict[str, Any]) -> str:
                         ours["p99_ms"],
                         ours["errors"],
                         ours.get("cpu_ms_per_request"),
+                        ours.get("database_cpu_ms_per_request"),
                         bare["rps"],
                         bare["p50_ms"],
                         bare["p99_ms"],
@@ -474,7 +493,7 @@ def http_table(results: dict[str, Any]) -> str:
     title = (
         f"HTTP, wrk -t{results['wrk_threads']} -c{results['connections']} "
         f"-d{results['duration_seconds']:g}s: "
-        f"requests/s, latency ms, server CPU ms per request (server processes only, not PostgreSQL)"
+        f"successful answers/s, latency ms, CPU ms per request of the server processes and of PostgreSQL"
     )
     headers = [
         "database",
@@ -485,6 +504,7 @@ def http_table(results: dict[str, Any]) -> str:
         "p99",
         "errors",
         "CPU ms/req",
+        "PG CPU ms/req",
         *BARE_HEADERS,
         f">={TARGET_RPS} & >={TARGET_RATIO:.0%}",
     ]

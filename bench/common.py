@@ -349,6 +349,25 @@ def process_tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def postgres_cpu_seconds() -> float:
+    """User + system CPU seconds used so far by every PostgreSQL server process on this machine:
+    the database's own share of a run, reported beside the service's (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if stat[stat.index("(") + 1 : stat.rindex(")")] != "postgres":
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def login(client: httpx.Client, department_id: int, department_key: str, pin_code: str) -> str:
     """A loyalty token for the seeded department, over HTTP."""
     answer = client.post(
