@@ -1897,12 +1897,11 @@ class Run:
 
     @property
     def error(self) -> str:
-        """The message of the service error printed as ``error {json}``, else all of stderr."""
-        printed = [line for line in self.stderr.splitlines() if line.startswith("error {")]
-        if len(printed) != 1:
+        """The one line a refused command prints (``error: <message>``), else all of stderr."""
+        printed = [line for line in self.stderr.splitlines() if line.startswith("error: ")]
+        if len(printed) != 1 or self.stderr.strip() != printed[0]:
             return self.stderr
-        message: str = json.loads(printed[0].removeprefix("error "))["message"]
-        return message
+        return printed[0].removeprefix("error: ")
 
 
 async def tessera_cli(database_url: str, cwd: Path, *args: str) -> Run:

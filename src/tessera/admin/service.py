@@ -6,16 +6,19 @@ import asyncio
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera import errors
 from tessera.admin import repository
+from tessera.admin.models import AdminSession, AdminUser
 from tessera.clock import utcnow
 from tessera.customers.identifiers import normalize_email
 from tessera.secrets import fast_hash, hash_password, new_token, verify_password
 from tessera.tenancy import repository as tenancy_repository
+from tessera.tenancy.models import Partner
 
 MIN_PASSWORD_LENGTH = 8
 SESSION_LIFETIME = timedelta(hours=12)
@@ -104,3 +107,43 @@ def csrf_token(secret_key: str, session_token: str) -> str:
 
 def csrf_matches(secret_key: str, session_token: str, submitted: str | None) -> bool:
     return submitted is not None and hmac.compare_digest(csrf_token(secret_key, session_token), submitted)
+
+
+@dataclass(frozen=True, slots=True)
+class AdminListed:
+    """An admin as `tessera admins list` shows them: never their password hash."""
+
+    admin_id: int
+    email: str
+    partner_id: int
+    partner_name: str
+    created_at: datetime
+
+
+async def list_admins(session: AsyncSession, partner_id: int | None = None) -> list[AdminListed]:
+    """Every admin, or those of one partner, with the partner's name."""
+    if partner_id is not None and await tenancy_repository.get_partner(session, partner_id) is None:
+        raise errors.PartnerNotFound(f"Partner {partner_id} not found")
+    query = select(
+        AdminUser.id, AdminUser.email, AdminUser.partner_id, Partner.name, AdminUser.created_at
+    ).join(Partner, Partner.id == AdminUser.partner_id)
+    if partner_id is not None:
+        query = query.where(AdminUser.partner_id == partner_id)
+    rows = await session.execute(query.order_by(AdminUser.id))
+    return [AdminListed(int(row[0]), row[1], int(row[2]), row[3], row[4]) for row in rows]
+
+
+async def reset_password(session: AsyncSession, email: str, password: str) -> AdminListed:
+    """Gives the admin with this email a new password and signs them out everywhere: a password
+    is reset because it was forgotten or because someone else may know it."""
+    email = normalize_email(email)
+    check_password(password)
+    admin = await repository.admin_by_email(session, email)
+    if admin is None:
+        raise errors.NotFound(f"No admin with email {email}")
+    admin.password_hash = await asyncio.to_thread(hash_password, password)
+    await session.execute(delete(AdminSession).where(AdminSession.admin_user_id == admin.id))
+    await session.flush()
+    partner = await tenancy_repository.get_partner(session, admin.partner_id)
+    partner_name = partner.name if partner is not None else ""
+    return AdminListed(admin.id, admin.email, admin.partner_id, partner_name, admin.created_at)

@@ -170,3 +170,33 @@ async def revoke_api_key(session: AsyncSession, partner_id: int, api_key_id: int
         .values(revoked_at=now)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentListed:
+    """A department with its partner's name, for `tessera departments list`."""
+
+    id: int
+    name: str
+    partner_id: int
+    partner_name: str
+
+
+async def departments_with_partners(
+    session: AsyncSession, partner_id: int | None = None
+) -> list[DepartmentListed]:
+    query = select(Department.id, Department.name, Department.partner_id, Partner.name).join(
+        Partner, Partner.id == Department.partner_id
+    )
+    if partner_id is not None:
+        query = query.where(Department.partner_id == partner_id)
+    rows = await session.execute(query.order_by(Department.id))
+    return [DepartmentListed(int(row[0]), row[1], int(row[2]), row[3]) for row in rows]
+
+
+async def set_department_key_hash(session: AsyncSession, department_id: int, key_hash: str) -> bool:
+    """Replaces the department's key: the old one stops logging in at once. False: no such department."""
+    result = await session.execute(
+        update(Department).where(Department.id == department_id).values(key_hash=key_hash)
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from tessera.routing import MAX_ID_DIGITS
 from tessera.secrets import fast_hash, new_digits, new_token, slow_hash, verify_slow_hash
 from tessera.sql import Conn
 from tessera.tenancy import repository
+from tessera.tenancy.models import ApiKey
 
 DEPARTMENT_KEY_DIGITS = 16
 PIN_DIGITS = 4
@@ -223,3 +225,28 @@ async def create_api_key(session: AsyncSession, partner_id: int) -> str:
 async def revoke_api_key(session: AsyncSession, partner_id: int, api_key_id: int) -> None:
     if not await repository.revoke_api_key(session, partner_id, api_key_id, utcnow()):
         raise errors.InvalidParameter("api_key", "no such live key")
+
+
+async def departments_listed(
+    session: AsyncSession, partner_id: int | None = None
+) -> list[repository.DepartmentListed]:
+    """Every department with its partner's name, or those of one partner."""
+    if partner_id is not None and await repository.get_partner(session, partner_id) is None:
+        raise errors.PartnerNotFound(f"Partner {partner_id} not found")
+    return await repository.departments_with_partners(session, partner_id)
+
+
+async def rotate_department_key(session: AsyncSession, department_id: int) -> str:
+    """A new ``store_department_key``, returned once: the old key stops logging in at once.
+    Tokens it logged in before keep working until they expire."""
+    key = new_digits(DEPARTMENT_KEY_DIGITS)
+    if not await repository.set_department_key_hash(session, department_id, slow_hash(key)):
+        raise errors.DepartmentNotFound(f"Department {department_id} not found")
+    return key
+
+
+async def api_keys_of(session: AsyncSession, partner_id: int) -> Sequence[ApiKey]:
+    """A partner's API keys, revoked ones included (only their prefixes are stored)."""
+    if await repository.get_partner(session, partner_id) is None:
+        raise errors.PartnerNotFound(f"Partner {partner_id} not found")
+    return await repository.list_api_keys(session, partner_id)
