@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tessera import errors, esputnik, health, logs
+from tessera import apidoc, errors, esputnik, health, logs
 from tessera.admin import site as admin_site
 from tessera.admin import web as admin_web
 from tessera.certificates.router import loyalty as certificates_loyalty
@@ -41,7 +41,7 @@ def _face_of_unknown_path(path: str) -> Face | None:
 def create_app(settings: Settings | None = None, database: Database | None = None) -> TesseraApp:
     """The whole service. Pass ``database`` to share one pool with the caller (tests, CLI)."""
     settings = settings or Settings()
-    logs.configure(settings.log_format)
+    logs.configure(settings.log_format, requests=settings.log_requests)
     owns_database = database is None
     db = database or settings.database()
 
@@ -96,4 +96,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     routes.extend(messaging.routes)
     routes.extend(contacts.routes)
     routes.extend(health.ROUTES)
+    routes.extend(apidoc.ROUTES)
     return TesseraApp(routes, admin, _face_of_unknown_path)

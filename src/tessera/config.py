@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     lookup_misses_per_minute: int = Field(100, ge=0)
     #: Log lines as text or as JSON objects (``json``): one per request, delivery attempt and step.
     log_format: Literal["text", "json"] = "text"
+    #: The line per request (off leaves the delivery and step lines, and every metric).
+    log_requests: bool = True
     #: Sender address/name for SMS when a message has none (the gateway's alpha-name).
     sms_from: str = "Tessera"
     #: Delivery worker: a claim is leased this long; a crashed worker's claims return after it.

@@ -50,9 +50,12 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line).decode()
 
 
-def configure(log_format: str = "text") -> None:
-    """Sends the ``tessera`` loggers' INFO lines to stderr, once per process."""
+def configure(log_format: str = "text", *, requests: bool | None = None) -> None:
+    """Sends the ``tessera`` loggers' INFO lines to stderr, once per process; without
+    ``requests``, not the line per request (metrics still count every request)."""
     logger = logging.getLogger("tessera")
+    if requests is not None:
+        logging.getLogger("tessera.requests").setLevel(logging.INFO if requests else logging.WARNING)
     if getattr(logger, _CONFIGURED, False):
         return
     handler = logging.StreamHandler(sys.stderr)

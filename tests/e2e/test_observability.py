@@ -13,7 +13,9 @@ from sqlalchemy import update
 from conftest import LoyaltyClient, login
 from tessera import logs
 from tessera.admin import service as admin_service
+from tessera.app import create_app
 from tessera.clock import utcnow
+from tessera.config import Settings
 from tessera.db import Database
 from tessera.messaging.models import WorkflowRun
 from tessera.tenancy import service as tenancy
@@ -114,6 +116,22 @@ class TestRequestLog:
         second = await client.get("/api/v1/messages")
         ids = {first.headers["X-Request-Id"], second.headers["X-Request-Id"]}
         assert len(ids) == 2 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+
+    async def test_without_request_lines_requests_are_still_counted(
+        self, settings: Settings, database: Database, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="tessera")
+        app = create_app(settings.model_copy(update={"log_requests": False}), database)
+        labels = {"route": "/healthz", "method": "GET", "status": "200"}
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+                before = sample(await scrape(http), "tessera_requests_total", **labels)
+                await http.get("/healthz")
+                after = sample(await scrape(http), "tessera_requests_total", **labels)
+        finally:
+            logs.configure(requests=True)
+        assert after == before + 1
+        assert [r for r in caplog.records if r.name == "tessera.requests"] == []
 
     def test_json_lines_carry_the_fields(self) -> None:
         record = logging.LogRecord("tessera.requests", logging.INFO, __file__, 1, "GET %s", ("/x",), None)
