@@ -94,6 +94,8 @@ PG_PURCHASE = {
         SELECT sku, id FROM products
         WHERE partner_id = $1 AND sku = ANY(ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))""",
     "finish": "UPDATE purchases SET price = $2, response = $3 WHERE id = $1",
+    "add_product": """
+        INSERT INTO products (partner_id, sku, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING""",
 }
 SQLITE_PURCHASE = {
     **{name: sql.replace("$", "?") for name, sql in PG_PURCHASE.items()},
@@ -146,14 +148,18 @@ class Backend:
         """The whole of a purchase in one transaction; the answer, or None for a refused code."""
 
 
-def _purchase_answer(codes: list[Any], cart: dict[str, Any], numbers: str) -> tuple[float, dict[str, Any]]:
-    """Prices the cart with the first matching code's percent and builds the answer."""
+def _purchase_answer(
+    codes: list[Any], cart: dict[str, Any], numbers: str, applied: bool = True
+) -> tuple[float, dict[str, Any]]:
+    """Prices the cart with the first matching code's percent (when it was applied) and builds the
+    answer; a code another purchase used first is reported as such and takes nothing off."""
     total = sum(float(p["price"]) * float(p.get("quantity", 1)) for p in cart.values())
-    percent = float(codes[0][6]) if codes and codes[0][5] == "percent" else 0.0
+    percent = float(codes[0][6]) if applied and codes and codes[0][5] == "percent" else 0.0
     price = round(total * (100 - percent) / 100, 2)
+    verdict = "Applied" if applied else "Promocode already used"
     answer = {
         "cart": {"total_price": price, "positions": list(cart.values())},
-        "promocodes": [{"number": json.loads(numbers)[0], "status_description": "Applied"}],
+        "promocodes": [{"number": json.loads(numbers)[0], "status_description": verdict}],
     }
     return price, answer
 
@@ -198,11 +204,20 @@ class Postgres(Backend):
                 sql["add_purchase"], self.partner_id, department_id, order_num, total, now
             )
             codes = await connection.fetch(sql["codes"], self.partner_id, numbers)
-            if not codes or await connection.execute(sql["apply"], codes[0][0], now) != "UPDATE 1":
+            if not codes:
                 return None
-            await connection.execute(sql["link"], self.partner_id, purchase_id, codes[0][0])
-            await connection.fetch(sql["products"], self.partner_id, skus)
-            price, answer = _purchase_answer(list(codes), cart, numbers)
+            applied = await connection.execute(sql["apply"], codes[0][0], now) == "UPDATE 1"
+            if applied:
+                await connection.execute(sql["link"], self.partner_id, purchase_id, codes[0][0])
+            found = await connection.fetch(sql["products"], self.partner_id, skus)
+            known = {sku for sku, _ in found}
+            missing = [sku for sku in json.loads(skus) if sku not in known]
+            if missing:
+                await connection.executemany(
+                    sql["add_product"], [(self.partner_id, sku, now) for sku in missing]
+                )
+                await connection.fetch(sql["products"], self.partner_id, json.dumps(missing))
+            price, answer = _purchase_answer(list(codes), cart, numbers, applied)
             await connection.execute(sql["finish"], purchase_id, Decimal(str(price)), json.dumps(answer))
         return answer
 
@@ -267,12 +282,18 @@ class Sqlite(Backend):
                 sql["add_purchase"], (self.partner_id, department_id, order_num, total, now)
             ).fetchone()
             codes = writer.execute(sql["codes"], (self.partner_id, numbers)).fetchall()
-            if not codes or writer.execute(sql["apply"], (codes[0][0], now)).rowcount != 1:
+            if not codes:
                 writer.execute("ROLLBACK")
                 return None
-            writer.execute(sql["link"], (self.partner_id, purchase_id, codes[0][0]))
-            writer.execute(sql["products"], (self.partner_id, skus)).fetchall()
-            price, answer = _purchase_answer(codes, cart, numbers)
+            applied = writer.execute(sql["apply"], (codes[0][0], now)).rowcount == 1
+            if applied:
+                writer.execute(sql["link"], (self.partner_id, purchase_id, codes[0][0]))
+            known = {sku for sku, _ in writer.execute(sql["products"], (self.partner_id, skus)).fetchall()}
+            missing = [sku for sku in json.loads(skus) if sku not in known]
+            if missing:
+                writer.executemany(sql["add_product"], [(self.partner_id, sku, now) for sku in missing])
+                writer.execute(sql["products"], (self.partner_id, json.dumps(missing))).fetchall()
+            price, answer = _purchase_answer(codes, cart, numbers, applied)
             writer.execute(sql["finish"], (purchase_id, price, json.dumps(answer)))
         except BaseException:
             writer.execute("ROLLBACK")
@@ -368,7 +389,7 @@ def create_app() -> Starlette:
             str(form["promocodes"]),
         )
         if answer is None:
-            return _error("Promocode already used")
+            return _error("Promocode not found")
         return JSONResponse({"status": "ok", **answer})
 
     @contextlib.asynccontextmanager

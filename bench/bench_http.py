@@ -337,6 +337,7 @@ def wrk(script: str, base: str, duration: float, env: dict[str, str]) -> dict[st
         "socket_errors": socket,
         "exhausted": raw["exhausted"],
         "misses": raw.get("misses", 0),
+        "contended_lost": raw.get("contended_lost", 0),
         "first_error": raw["first_error"],
         "wrk_output": completed.stdout.replace(line, "").strip(),
     }

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,31 +143,42 @@ def _tidy(seed: PurchaseSeed) -> None:
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def _wrk_env(seed: PurchaseSeed, numbers: Path, run: str) -> dict[str, str]:
+def _wrk_env(seed: PurchaseSeed, numbers: Path, run: str, contended: str | None = None) -> dict[str, str]:
     assert seed.token is not None
+    mixed = {"BENCH_MIXED": "1", "BENCH_CONTENDED": contended} if contended else {}
     return {
         "BENCH_TOKEN": seed.token,
         "BENCH_DEPARTMENT_ID": str(seed.department_id),
         "BENCH_CART": CART,
         "BENCH_NUMBERS": str(numbers),
         "BENCH_RUN": run,
+        **mixed,
     }
 
 
 def run_server(
-    seed: PurchaseSeed, workers: int, duration: float, slice_size: int, kind: str = "ours"
+    seed: PurchaseSeed,
+    workers: int,
+    duration: float,
+    slice_size: int,
+    kind: str = "ours",
+    mixed: bool = False,
 ) -> dict[str, Any]:
-    run = f"{kind}-w{workers}"
+    """One server's run. ``mixed``: every cart also has a never-sold product, and one request in
+    ten races all the others for one shared single-use code (bench/wrk/purchase.lua)."""
+    run = f"{kind}-w{workers}" + ("-mixed" if mixed else "")
+    # One shared code per mixed run, from the codes kept back from the wrk slices.
+    contended = seed.numbers[1 + zlib.crc32(run.encode()) % (PROBES - 1)] if mixed else None
     _tidy(seed)
     with bench_http.server(kind, seed, workers, tag="purchases") as (base, process):
         if kind == "ours":
             prepare(base, seed)
         warm = seed.next_slice(slice_size, f"warm-{run}")
-        bench_http.wrk("purchase", base, min(2.0, duration), _wrk_env(seed, warm, f"warm-{run}"))
+        bench_http.wrk("purchase", base, min(2.0, duration), _wrk_env(seed, warm, f"warm-{run}", contended))
         numbers = seed.next_slice(slice_size, run)
         log(f"purchases {seed.db} workers={workers} {kind} for {duration:g}s")
         cpu_before = common.process_tree_cpu_seconds(process.pid)
-        result = bench_http.wrk("purchase", base, duration, _wrk_env(seed, numbers, run))
+        result = bench_http.wrk("purchase", base, duration, _wrk_env(seed, numbers, run, contended))
         cpu = common.process_tree_cpu_seconds(process.pid) - cpu_before
     result["server_cpu_seconds"] = cpu
     result["cpu_ms_per_request"] = 1000 * cpu / result["requests"] if result["requests"] else None
@@ -186,7 +198,7 @@ def run_purchases(
     duration = duration or (3.0 if quick else 10.0)
     sizes = QUICK if quick else FULL
     # A warm-up and a measured run each, for ours and for bare.
-    slice_size = (sizes.codes - PROBES) // (4 * len(workers))
+    slice_size = (sizes.codes - PROBES) // (8 * len(workers))
     results: dict[str, Any] = {
         "duration_seconds": duration,
         "connections": bench_http.CONNECTIONS,
@@ -200,13 +212,15 @@ def run_purchases(
         log(f"purchases {db}: seeding")
         seeded = seed(db, sizes)
         entry: dict[str, Any] = {"seed_seconds": seeded.seed_seconds, "workers": {}}
+        entry["mixed"] = {}
         for count in workers:
-            ours = run_server(seeded, count, duration, slice_size)
-            bare = run_server(seeded, count, duration, slice_size, kind="bare")
-            ours["bare"] = bare
-            ours["ratio"] = ours["rps"] / bare["rps"] if bare["rps"] else None
-            ours["meets_target"] = ours["meets_target"] and (ours["ratio"] or 0) >= TARGET_RATIO
-            entry["workers"][str(count)] = ours
+            for mixed, into in ((False, entry["workers"]), (True, entry["mixed"])):
+                ours = run_server(seeded, count, duration, slice_size, mixed=mixed)
+                bare = run_server(seeded, count, duration, slice_size, kind="bare", mixed=mixed)
+                ours["bare"] = bare
+                ours["ratio"] = ours["rps"] / bare["rps"] if bare["rps"] else None
+                ours["meets_target"] = ours["meets_target"] and (ours["ratio"] or 0) >= TARGET_RATIO
+                into[str(count)] = ours
         entry["checked_purchase"] = seeded.probe
         results["databases"][db] = entry
     return results
@@ -215,10 +229,13 @@ def run_purchases(
 def purchases_table(results: dict[str, Any]) -> str:
     rows = []
     for db, entry in results["databases"].items():
-        for count, r in entry["workers"].items():
+        runs = [("steady", c, r) for c, r in entry["workers"].items()]
+        runs += [("mixed", c, r) for c, r in entry.get("mixed", {}).items()]
+        for cart, count, r in runs:
             rows.append(
                 [
                     db,
+                    cart,
                     count,
                     r["rps"],
                     r["p50_ms"],
@@ -238,10 +255,12 @@ def purchases_table(results: dict[str, Any]) -> str:
     title = (
         f"purchases/new, {POSITIONS}-position cart + 1 single-use promo code, wrk "
         f"-t{results['wrk_threads']} -c{results['connections']} -d{results['duration_seconds']:g}s: "
-        "requests/s, latency ms, server CPU ms per request (server processes only, not PostgreSQL)"
+        "successful purchases/s, latency ms, server CPU ms per request (server processes only); "
+        "mixed carts: a new product in each, one request in ten racing for one shared code"
     )
     headers = [
         "database",
+        "carts",
         "workers",
         "req/s",
         "p50",

@@ -86,20 +86,22 @@ local function json_string(s)
 end
 
 function done(summary, latency, requests)
-  local errs, used_up, missed, sample = 0, 0, 0, ""
+  local errs, used_up, missed, lost, sample = 0, 0, 0, 0, ""
   for _, thread in ipairs(threads) do
     errs = errs + (thread:get("errors") or 0)
     used_up = used_up + (thread:get("exhausted") or 0)
     missed = missed + (thread:get("misses") or 0)
+    lost = lost + (thread:get("contended_lost") or 0)
     local e = thread:get("first_error") or ""
     if sample == "" and e ~= "" then sample = e end
   end
   local s = summary.errors
   io.write(string.format(
     'BENCH_RESULT {"requests":%d,"duration_us":%d,"bytes":%d,"errors":%d,"exhausted":%d,"misses":%d,'
+      .. '"contended_lost":%d,'
       .. '"socket_errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},'
       .. '"latency_us":{"mean":%.1f,"max":%d,"p50":%d,"p90":%d,"p99":%d},"first_error":%s}\n',
-    summary.requests, summary.duration, summary.bytes, errs, used_up, missed,
+    summary.requests, summary.duration, summary.bytes, errs, used_up, missed, lost,
     s.connect, s.read, s.write, s.status, s.timeout,
     latency.mean, latency.max, latency:percentile(50), latency:percentile(90), latency:percentile(99),
     json_string(sample)))
