@@ -243,3 +243,44 @@ def test_the_budget_is_per_render() -> None:
     loop = "#foreach($i in [1..6000])#end done"
     assert [render(loop, {}) for _ in range(3)] == [" done"] * 3
     assert render("#foreach($i in [1..10000])#end$!data.get('a')", {"a": "ok"}) == "ok"
+
+
+# --- Velocity tools and Java's String methods (SPEC §10; the tools are tested in test_velocity_tools.py)
+
+
+def test_every_render_has_eSputniks_tools() -> None:
+    source = "$mathTool.add(1, 2) $numberTool.integer(2.5) $dateTool.diff('01/01/2020', '03/01/2020', 'DAYS')"
+    assert render(source, {}) == "3 2 2"
+
+
+def test_data_strings_answer_java_methods_and_python_ones_as_before() -> None:
+    assert render("$data.get('name').toUpperCase() $data.get('name').length()", ORDER) == "ОЛЕНА 5"
+    assert render("$data.get('code').zfill(9) $data.get('code').lower()", ORDER) == "00ABC-123 abc-123"
+    assert render("$data.get('items').get(0).get('sku').substring(2)", ORDER) == "1"
+
+
+def test_numberTool_format_is_the_one_format_a_template_may_name() -> None:
+    check("$!numberTool.format('#.00', $data.get('total')) ${numberTool.format('#.00', 1)}")
+    assert render("$!numberTool.format('#.00', $data.get('total'))", ORDER) == "3.00"
+    for source in (
+        "$data.get('f').format(1)",
+        "$numberTool.format_map",
+        "$dateTool.format('x')",
+        "$x.FORMAT()",
+    ):
+        with pytest.raises(TemplateRefused, match=r"(?i)may not contain '\.format"):
+            check(source)
+
+
+def test_a_string_has_no_format_even_under_the_tools_name() -> None:
+    """What the source check lets through finds no ``str.format`` at render time."""
+    source = "#set($numberTool = $data.get('f'))$numberTool.format($data)"
+    check(source)
+    assert render(source, {"f": "{0.__init__.__globals__}"}) == "$numberTool.format($data)"
+
+
+def test_a_tool_that_refuses_fails_the_render_with_its_reason() -> None:
+    with pytest.raises(RenderFailed, match=r"^unknown time zone 'Nowhere'$"):
+        render("$dateTool.currentDate('HH:mm', 'Nowhere')", {})
+    with pytest.raises(RenderFailed, match=r"^substring\(0, 99\) is outside a string of length 7$"):
+        render("$data.get('code').substring(0, 99)", ORDER)

@@ -7,7 +7,13 @@ also lets a template reach Python internals (``$x.__class__...``): templates con
 ``._`` are refused when saved, and nothing but plain data is ever passed in. Two ways round that
 check are refused too: ``#evaluate`` compiles a string at render time (one the template builds, or
 one taken from the data), and ``str.format`` walks the attributes its format string names
-(``{0.__init__.__globals__}``), a string the data can supply.
+(``{0.__init__.__globals__}``), a string the data can supply. ``.format`` is refused in the source
+except as ``$numberTool.format``, and every string a template calls a method on is a
+``JavaString``, which has no ``format`` or ``format_map`` at all (so ``#set($numberTool = ...)``
+gains nothing).
+
+Every render sees eSputnik's tools, ``$mathTool``, ``$numberTool`` and ``$dateTool``, and Java's
+String methods on its strings (``velocity_tools.py``, SPEC §10).
 
 A render is also bounded, so that one partner's template cannot hold a worker or the admin's
 preview: at most ``MAX_LOOP_ITERATIONS`` ``#foreach`` iterations in all (``[1..1000000000]`` is a
@@ -26,10 +32,12 @@ from typing import Any
 
 import airspeed
 
+from tessera.messaging.velocity_tools import ToolFailed, java_string, tools
+
 #: Checked in this order; the first found is the one reported.
 FORBIDDEN = tuple(
     re.compile(pattern, re.IGNORECASE)
-    for pattern in (r"__", r"\._", r"#\{?evaluate\b", r"\.format(?:_map)?\b")
+    for pattern in (r"__", r"\._", r"#\{?evaluate\b", r"(?<!numberTool)\.format\b|\.format_map\b")
 )
 
 
@@ -80,6 +88,17 @@ class _CountedNamespace(airspeed.LocalNamespace):  # type: ignore[misc]
 
 airspeed.LocalNamespace = _CountedNamespace
 
+_look_up = airspeed.NameOrCall.calculate
+
+
+def _look_up_in_java(self: Any, current_object: Any, loader: Any, top_namespace: Any) -> Any:
+    """Every ``$x.name`` airspeed resolves: a string is looked into as a ``JavaString`` (Java's
+    methods, and no ``format``), wherever it came from (data, a literal, ``#set``, a result)."""
+    return _look_up(self, java_string(current_object), loader, top_namespace)
+
+
+airspeed.NameOrCall.calculate = _look_up_in_java
+
 
 class _BoundedOutput(io.StringIO):
     def write(self, text: str) -> int:
@@ -93,7 +112,7 @@ def wrap(value: Any) -> Any:
         return TemplateData(value)
     if isinstance(value, list | tuple):
         return TemplateList(value)
-    return value
+    return java_string(value)
 
 
 class TemplateData:
@@ -174,7 +193,7 @@ def render(source: str | None, data: Mapping[str, Any]) -> str:
         template = _compile(source)
         output = _BoundedOutput()
         # Made before the budget is set, so the template's own namespace is not charged to it.
-        namespace = _CountedNamespace({"data": TemplateData(data)})
+        namespace = _CountedNamespace({"data": TemplateData(data), **tools()})
         budget = _iterations_left.set([MAX_LOOP_ITERATIONS])
         try:
             template.merge_to(namespace, output)
@@ -192,6 +211,8 @@ def render(source: str | None, data: Mapping[str, Any]) -> str:
         cause = error.__cause__ or error
         if isinstance(cause, RenderFailed):
             raise cause from None
+        if isinstance(cause, ToolFailed):
+            raise RenderFailed(str(cause)) from None
         if isinstance(cause, MemoryError):
             raise RenderFailed(OUT_OF_MEMORY) from None
         raise RenderFailed(f"{type(cause).__name__}: {cause}") from None
