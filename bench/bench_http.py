@@ -211,6 +211,8 @@ def server(
     if kind == "ours":
         command = [str(common.TESSERA), "serve", "--port", str(port), "--workers", str(workers)]
         env["TESSERA_DATABASE_URL"] = seed.url
+        # Outside a demo start (PostgreSQL), serve refuses the default secret key.
+        env.setdefault("TESSERA_SECRET_KEY", "bench-" + "0" * 32)
     else:
         command = [
             sys.executable,

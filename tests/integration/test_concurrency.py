@@ -419,6 +419,8 @@ def free_port() -> int:
 def process_env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
     env.update(TESSERA_DATABASE_URL=database_url, PYTHONUNBUFFERED="1", COLUMNS="250", TERM="dumb")
+    # Outside a demo start (PostgreSQL), serve refuses the default secret key.
+    env["TESSERA_SECRET_KEY"] = "race-tests-" + "0" * 32
     return env
 
 
