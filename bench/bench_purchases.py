@@ -2,7 +2,7 @@
 
 Per database, seeded through the real CLI and then over HTTP, as bench_http does: ``tessera
 migrate``, ``tessera departments create``, ``tessera promocodes import`` of 500,000 codes
-(``--quick``: 100,000) into a new simple group (single-use: ``apply_items_once`` is on by
+(``--quick``: 200,000) into a new simple group (single-use: ``apply_items_once`` is on by
 default), a token from ``/api/v2/login``, and the group's promo action set with
 ``promocodes/groups/edit`` (10 % off). One purchase is then made by hand and its answer checked
 (and kept in the JSON). For each worker count, ``tessera serve --workers N`` is started, warmed up
@@ -50,7 +50,7 @@ class Sizes:
 
 
 FULL = Sizes(codes=500_000)
-QUICK = Sizes(codes=100_000)
+QUICK = Sizes(codes=200_000)
 
 
 @dataclass
