@@ -98,12 +98,15 @@ class Mailbox:
 
     def __init__(self) -> None:
         self.delay = 0.0
+        #: Set when a message's DATA begins (the server runs in its own thread).
+        self.started = threading.Event()
         self.reject_first = 0
         self.rejected = 0
         self._lock = threading.Lock()
         self._mails: list[Mail] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.started.set()
         if self.delay:
             await asyncio.sleep(self.delay)
         with self._lock:
@@ -567,6 +570,32 @@ async def test_a_worker_whose_lease_lapsed_mid_send_neither_sends_the_rest_nor_r
     assert first_message == again
     # The second worker's outcome stands; the first recorded nothing over it.
     assert {(d.status, d.attempts) for d in await deliveries(database)} == {("sent", 2)}
+
+
+async def test_a_message_one_worker_delivered_is_not_sent_again_when_the_re_claiming_worker_fails(
+    api: Api, database: Database, delivering: Settings, mailbox: Mailbox
+) -> None:
+    """A send that succeeded is recorded whichever claim it was made under: the first worker's
+    message arrives after its lease lapsed, the second worker's attempt of the same message is
+    refused by the server, and the message stays sent (it is not queued to go out a second time)."""
+    message_id = await api.email_message("<p>Code $!data.get('code')</p>")
+    await api.smartsend(message_id, [("late@example.com", {"code": "LATE-1"})])
+    settings = delivering.model_copy(update={"delivery_lease_seconds": 1.0})
+    first, second = Worker(database, settings), Worker(database, settings)
+    mailbox.delay = 2.0  # the first worker's message is accepted after its lease lapsed
+    sending = asyncio.create_task(first.run_once())
+    assert await asyncio.to_thread(mailbox.started.wait, 30)  # the first worker is inside its send
+    mailbox.delay = 0.0
+    async with database.transaction() as session:  # ... and its lease lapses meanwhile
+        await session.execute(update(Delivery).values(locked_until=utcnow() - timedelta(seconds=1)))
+    mailbox.reject_first = 1  # the second worker's attempt is refused (451), the first's is not
+    assert await second.run_once() == 1
+    assert await sending == 1
+
+    [delivery] = await deliveries(database)
+    assert (delivery.status, delivery.attempts) == ("sent", 2)
+    await drain(database, Worker(database, delivering))
+    assert [mail.to for mail in mailbox.mails] == ["late@example.com"]
 
 
 # --- a failing channel ---------------------------------------------------------------------------------

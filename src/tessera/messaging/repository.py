@@ -156,14 +156,13 @@ async def note_unconfigured(session: AsyncSession, channel: str, now: datetime) 
 
 
 DELIVERIES = cast(Table, Delivery.__table__)
-#: The outcome of a send, written once per message: built once, with bound parameters.
+#: The outcome of a send, written once per message: built once, with bound parameters. A send
+#: that succeeded is recorded whichever claim made it (no attempts guard): if the row was taken
+#: over meanwhile and the other worker's attempt failed, the message was still delivered, and
+#: must not go out again. Failures and retries are recorded only under the claim that made them.
 _MARK_SENT = (
     update(DELIVERIES)
-    .where(
-        DELIVERIES.c.id == bindparam("p_id"),
-        DELIVERIES.c.status == DeliveryStatus.QUEUED,
-        DELIVERIES.c.attempts == bindparam("p_attempts"),
-    )
+    .where(DELIVERIES.c.id == bindparam("p_id"), DELIVERIES.c.status == DeliveryStatus.QUEUED)
     .values(status=DeliveryStatus.SENT, sent_at=bindparam("p_now"), locked_until=None, status_reason=None)
     .returning(DELIVERIES.c.id)
 )
@@ -179,10 +178,10 @@ async def finish_delivery(
     now: datetime,
     retry_at: datetime | None = None,
 ) -> bool:
-    """Records one attempt's outcome, if this worker's claim still stands (same attempt count):
-    sent, failed for good, or queued again until ``retry_at``."""
+    """Records one attempt's outcome: sent (whichever claim sent it), or, if this worker's claim
+    still stands (same attempt count), failed for good or queued again until ``retry_at``."""
     if status == DeliveryStatus.SENT:
-        sent = await session.execute(_MARK_SENT, {"p_id": delivery_id, "p_attempts": attempts, "p_now": now})
+        sent = await session.execute(_MARK_SENT, {"p_id": delivery_id, "p_now": now})
         return sent.scalar_one_or_none() is not None
     values: dict[str, Any] = {"locked_until": None, "status_reason": reason}
     if status == DeliveryStatus.FAILED:
