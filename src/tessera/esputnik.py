@@ -101,7 +101,13 @@ class MessagingRouter:
     def route(self, path: str, methods: list[str]) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
-                return await handler(request, await partner_id(request), **request.path_params)
+                partner = await partner_id(request)
+                if b"%00" in request.scope["query_string"]:
+                    # PostgreSQL cannot hold U+0000: refused here, not failed in the database.
+                    raise errors.BadRequest(
+                        "the query string may not contain NUL characters (%00)", field="query"
+                    )
+                return await handler(request, partner, **request.path_params)
 
             self.routes.append(ApiRoute(path.rstrip("/"), frozenset(methods), endpoint, MESSAGING))
             return handler

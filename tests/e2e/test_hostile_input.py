@@ -110,6 +110,20 @@ async def test_an_event_param_past_64_bits_is_stored(
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["ids=a%00b", "ids=ok&ids=%00", "email=a%00@example.com"],
+)
+async def test_a_nul_in_a_messaging_query_is_a_400_not_a_database_failure(
+    client: httpx.AsyncClient, database: Database, department: tenancy.NewDepartment, query: str
+) -> None:
+    """Found by schemathesis on PostgreSQL, which cannot hold U+0000: message/status answered 500."""
+    key = await new_key(database, department.partner_id)
+    path = "/api/v1/contacts" if query.startswith("email") else "/api/v1/message/status"
+    response = await client.get(f"{path}?{query}", headers={"Authorization": f"Bearer {key}"})
+    assert (response.status_code, response.json()["field"]) == (400, "query"), response.text
+
+
 async def test_a_malformed_multipart_body_is_a_400_in_the_faces_shape(loyalty: LoyaltyClient) -> None:
     response = await loyalty.http.post(
         "/api/v2/promocodes/numbers/add/",
