@@ -3,8 +3,10 @@ at PostgreSQL, on PostgreSQL too. A set-but-unreachable PostgreSQL fails the run
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import text
 
+from delivery_kit import TESSERA, Api, Mailbox, SmsGateway, SmtpServer, api_for, cli_env, free_port
 from tessera import migrate
 from tessera import secrets as tessera_secrets
 from tessera.app import create_app
@@ -146,3 +149,69 @@ async def login(http: httpx.AsyncClient, department: tenancy.NewDepartment) -> s
 @pytest.fixture
 async def loyalty(client: httpx.AsyncClient, department: tenancy.NewDepartment) -> LoyaltyClient:
     return LoyaltyClient(client, department, await login(client, department))
+
+
+# --- the delivery tests' servers (delivery_kit) and the messaging API on them ------------------------
+
+
+@pytest.fixture
+def mailbox() -> Mailbox:
+    return Mailbox()
+
+
+@pytest.fixture
+def smtp(mailbox: Mailbox) -> Iterator[SmtpServer]:
+    server = SmtpServer(mailbox, free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[SmsGateway]:
+    server = SmsGateway()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def delivering(settings: Settings, smtp: SmtpServer, gateway: SmsGateway) -> Settings:
+    """Both channels configured, tiny backoff, five attempts."""
+    return settings.model_copy(
+        update={
+            "smtp_url": smtp.url,
+            "sms_url": gateway.url,
+            "delivery_backoff_cap_seconds": 0.05,
+            "delivery_max_attempts": 5,
+        }
+    )
+
+
+@pytest.fixture
+async def api(client: httpx.AsyncClient, database: Database, department: tenancy.NewDepartment) -> Api:
+    return await api_for(client, database, department.partner_id)
+
+
+@pytest.fixture
+async def worker_database(
+    database_url: str, database: Database, tmp_path: Path
+) -> AsyncIterator[tuple[str, Database]]:
+    """SQLite: a fresh file migrated by ``tessera migrate``; PostgreSQL: the test database."""
+    if not database.is_sqlite:
+        yield database_url, database
+        return
+    url = f"sqlite:///{tmp_path / 'worker.db'}"
+    migrating = await asyncio.create_subprocess_exec(
+        str(TESSERA),
+        "migrate",
+        env=cli_env(url),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    output, _ = await migrating.communicate()
+    assert migrating.returncode == 0, output.decode()
+    fresh = Database(url)
+    yield url, fresh
+    await fresh.dispose()

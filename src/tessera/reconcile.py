@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.certificates.models import Certificate, CertificateGroup
 from tessera.db import Database
-from tessera.messaging.models import Delivery, Message, Workflow, WorkflowRun
+from tessera.messaging.models import Delivery, DeliveryCode, Message, Workflow, WorkflowRun
 from tessera.promocodes.models import CodeState, GroupType, Promocode, PromocodeActivation, PromocodeGroup
 from tessera.promocodes.rules import GroupCounts
 from tessera.purchases.models import Purchase, PurchaseCertificate, PurchasePromocode
@@ -605,6 +605,61 @@ async def delivery_twice(session: AsyncSession) -> list[Problem]:
                 f" ({_ids(delivery_ids)})",
             )
         )
+    return problems
+
+
+@_check
+async def delivery_code(session: AsyncSession) -> list[Problem]:
+    """A code a delivery carries (``$!promocodes.issue``) is one of its partner's, out of the free
+    pool and held by a customer, and no other delivery carries it too; a code given back was
+    given back by a delivery that failed."""
+    live = DeliveryCode.returned_at.is_(None)
+    carriers = (
+        select(DeliveryCode.promocode_id, func.count().label("carriers"))
+        .where(live)
+        .group_by(DeliveryCode.promocode_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(
+            Delivery.id,
+            Delivery.partner_id,
+            Delivery.status,
+            Promocode.id,
+            Promocode.number,
+            Promocode.partner_id,
+            Promocode.state,
+            Promocode.customer_id,
+            live,
+            carriers.c.carriers,
+        )
+        .join(Delivery, Delivery.id == DeliveryCode.delivery_id)
+        .join(Promocode, Promocode.id == DeliveryCode.promocode_id)
+        .outerjoin(carriers, carriers.c.promocode_id == DeliveryCode.promocode_id)
+        .where(
+            or_(
+                Promocode.partner_id != Delivery.partner_id,
+                and_(live, or_(Promocode.state == AVAILABLE, Promocode.customer_id.is_(None))),
+                and_(live, carriers.c.carriers > 1),
+                and_(not_(live), Delivery.status != "failed"),
+            )
+        )
+        .order_by(DeliveryCode.id)
+    )
+    problems = []
+    for delivery_id, partner_id, status, code_id, number, code_partner, state, holder, *rest in rows:
+        is_live, count = bool(rest[0]), rest[1] or 0
+        faults = []
+        if code_partner != partner_id:
+            faults.append(f"is partner {code_partner}'s")
+        if is_live and (state == AVAILABLE or holder is None):
+            faults.append("is free again" if state == AVAILABLE else "is held by no customer")
+        if is_live and count > 1:
+            faults.append(f"is carried by {count} deliveries")
+        if not is_live and status != "failed":
+            faults.append(f"was given back though the delivery is {status}")
+        detail = f"delivery {delivery_id} carries code {code_id} ({number!r}), which {' and '.join(faults)}"
+        problems.append(Problem("delivery_code", partner_id, detail))
     return problems
 
 

@@ -1,10 +1,11 @@
 """The admin UI at /admin over HTTP, without a browser.
 
 Sign-in and sessions, CSRF, partner isolation, uploads, group settings, look-ups, messages,
-workflows, deliveries, settings, and the `tessera admins create` command. Pages are read into a
-small element tree (the standard library's HTMLParser), so assertions name elements by id,
-attribute or form field rather than by the exact markup. Data is made the way clients make it:
-through the loyalty face (``LoyaltyClient``) and the messaging face (``EsputnikClient``).
+workflows, deliveries, codes in campaigns, settings, and the `tessera admins create` command.
+Pages are read into a small element tree (the standard library's HTMLParser), so assertions name
+elements by id, attribute or form field rather than by the exact markup. Data is made the way
+clients make it: through the loyalty face (``LoyaltyClient``) and the messaging face
+(``EsputnikClient``); the delivery worker sends through a real SMTP server (``Inbox``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import asyncio
 import json
 import os
 import re
+import socket
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
@@ -23,6 +26,7 @@ from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 
 from conftest import LoyaltyClient, login
@@ -36,6 +40,7 @@ from tessera.config import Settings
 from tessera.customers.models import Customer
 from tessera.db import Database
 from tessera.messaging.models import Delivery
+from tessera.messaging.worker import Worker
 from tessera.models import Base
 from tessera.promocodes.models import Promocode
 from tessera.tenancy import service as tenancy
@@ -1801,6 +1806,198 @@ class TestDeliveries:
         assert recipients(older) == ["r000@example.com"]
         assert not older.has("p", class_="pager")
         assert older.find("form", action="/admin/deliveries").fields()["channel"] == "email"
+
+
+# ------------------------------------------------------------------------------------------------
+# Codes in campaigns: $!promocodes.issue('<group>') in the editor's preview and on a code's page
+
+
+class Inbox:
+    """An SMTP server on 127.0.0.1 (aiosmtpd, in its own thread) for the delivery worker: it
+    accepts every message, except that it answers 550 to the addresses in ``bouncing``."""
+
+    def __init__(self) -> None:
+        self.bouncing: set[str] = set()
+        self._lock = threading.Lock()
+        self._received: list[tuple[str, ...]] = []
+        with socket.socket() as probe:  # aiosmtpd's Controller cannot be given port 0
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+        self.url = f"smtp://127.0.0.1:{self.port}"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.bouncing & set(envelope.rcpt_tos):
+            return "550 5.1.1 No such mailbox"
+        with self._lock:
+            self._received.append(tuple(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+    @property
+    def received(self) -> list[tuple[str, ...]]:
+        """The recipients of each message accepted."""
+        with self._lock:
+            return list(self._received)
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def sending(settings: Settings, inbox: Inbox) -> Settings:
+    """The worker's settings: email through ``inbox``, and a refused message fails for good."""
+    return settings.model_copy(update={"smtp_url": inbox.url, "delivery_max_attempts": 1})
+
+
+CAMPAIGN = "<p>Your code: <b>$!promocodes.issue('Spring sale')</b></p>"
+
+
+async def send_campaign(
+    api: EsputnikClient, database: Database, sending: Settings, recipient: str
+) -> Delivery:
+    """A message with a code, smartsent to one recipient and put through one worker pass."""
+    message_id = await api_message(api, name="Spring campaign", htmlText=CAMPAIGN)
+    await smartsend(api, message_id, recipient)
+    await Worker(database, sending).run_once()
+    delivery: Delivery = await one(database, select(Delivery).where(Delivery.message_id == message_id))
+    return delivery
+
+
+async def free_codes(loyalty: LoyaltyClient, group_name: str) -> int:
+    groups = (await ok(loyalty, "promocodes/groups/list"))["groups"]
+    [group] = [g for g in groups["enabled"] + groups["disabled"] if g["name"] == group_name]
+    return int(group["unused_count"])
+
+
+class TestCodesInCampaigns:
+    async def test_the_preview_shows_the_groups_next_free_code_and_issues_nothing(
+        self, admin: AdminBrowser, loyalty: LoyaltyClient, database: Database, customer: dict[str, Any]
+    ) -> None:
+        await ok(
+            loyalty,
+            "promocodes/numbers/add",
+            files=text_file("SALE-1", "SALE-2", "SALE-3"),
+            name="Spring sale",
+        )
+        await ok(loyalty, "promocodes/issue", user_phone=PHONE, group_name="Spring sale")  # SALE-1
+        before = await database_rows(database)
+        templates = {
+            "subject": "$!promocodes.issue('Spring sale') for $!data.get('name')",
+            "htmlText": CAMPAIGN,
+        }
+
+        first = await admin.preview(templates, '{"name": "Anna"}')
+        second = await admin.preview(templates, '{"name": "Anna"}')
+
+        assert first.status_code == 200
+        # Every field that names the group shows the one code a send would claim for it.
+        assert first.json() == {
+            "rendered": {"subject": "SALE-2 for Anna", "htmlText": "<p>Your code: <b>SALE-2</b></p>"},
+            "problems": {},
+        }
+        assert second.json() == first.json()
+        assert await database_rows(database) == before
+        assert await free_codes(loyalty, "Spring sale") == 2
+
+    @pytest.mark.parametrize(
+        ("group", "reason"),
+        [
+            pytest.param("Nobody made me", "no such group", id="unknown"),
+            pytest.param("Switched off", "the group is disabled", id="disabled"),
+            pytest.param("All gone", "no free codes left", id="no-free-code"),
+        ],
+    )
+    async def test_the_preview_says_why_a_send_could_not_take_a_code(
+        self,
+        admin: AdminBrowser,
+        loyalty: LoyaltyClient,
+        customer: dict[str, Any],
+        group: str,
+        reason: str,
+    ) -> None:
+        switched_off = await ok(
+            loyalty, "promocodes/numbers/add", files=text_file("OFF-1"), name="Switched off"
+        )
+        await ok(loyalty, "promocodes/groups/edit", group_id=switched_off["group"]["id"], enabled="0")
+        await ok(loyalty, "promocodes/numbers/add", files=text_file("GONE-1"), name="All gone")
+        await ok(loyalty, "promocodes/issue", user_phone=PHONE, group_name="All gone")
+
+        response = await admin.preview(
+            {"subject": "Hi $!data.get('name')", "htmlText": f"<b>$!promocodes.issue('{group}')</b>"},
+            '{"name": "Anna"}',
+        )
+
+        assert response.json() == {
+            "rendered": {"subject": "Hi Anna"},
+            # What the delivery's status would say (messaging/delivery_codes.py).
+            "problems": {"htmlText": f"promo-code group {group!r}: {reason}"},
+        }
+
+    async def test_the_code_page_names_the_delivery_that_carried_it(
+        self,
+        admin: AdminBrowser,
+        api: EsputnikClient,
+        loyalty: LoyaltyClient,
+        database: Database,
+        sending: Settings,
+        inbox: Inbox,
+    ) -> None:
+        await ok(loyalty, "promocodes/numbers/add", files=text_file("SALE-1", "SALE-2"), name="Spring sale")
+
+        delivery = await send_campaign(api, database, sending, "anna@example.com")
+
+        assert inbox.received == [("anna@example.com",)]
+        page = await admin.page(await code_link(admin, "SALE-1"))
+        carried = page.find(id="code-deliveries")
+        [row] = carried.rows()
+        assert row[:5] == [
+            f"{delivery.id} {delivery.request_id}",
+            "Spring campaign",
+            "email",
+            "sent",
+            "Spring sale",
+        ]
+        assert row[5] != "—"  # claimed at
+        assert row[6] == "—"  # not given back
+        # The recipient is the code's customer, shown as such; the deliveries add no address.
+        assert page.find(id="code-facts").facts()["Belongs to"] == "anna@example.com"
+        assert "anna@example.com" not in carried.text
+        # The link opens the deliveries log at this delivery.
+        log = await admin.page(urljoin("/admin/codes/", carried.find("tbody").find("a")["href"]))
+        assert log.find(id="deliveries").rows()[0][1] == "anna@example.com email"
+        assert not (await admin.page(await code_link(admin, "SALE-2"))).has(id="code-deliveries")
+
+    async def test_a_code_given_back_by_a_failed_delivery_lists_both_deliveries(
+        self,
+        admin: AdminBrowser,
+        api: EsputnikClient,
+        loyalty: LoyaltyClient,
+        database: Database,
+        sending: Settings,
+        inbox: Inbox,
+    ) -> None:
+        await ok(loyalty, "promocodes/numbers/add", files=text_file("SALE-1", "SALE-2"), name="Spring sale")
+        inbox.bouncing.add("gone@example.com")
+
+        bounced = await send_campaign(api, database, sending, "gone@example.com")
+        sent = await send_campaign(api, database, sending, "anna@example.com")
+
+        assert inbox.received == [("anna@example.com",)]
+        page = await admin.page(await code_link(admin, "SALE-1"))
+        rows = page.find(id="code-deliveries").rows()
+        assert [(row[0].split()[0], row[3]) for row in rows] == [
+            (str(bounced.id), "failed"),
+            (str(sent.id), "sent"),
+        ]
+        assert rows[0][6].startswith("given back ") and rows[0][6] != "given back —"
+        assert rows[1][6] == "—"
+        assert history(page) == ["issued to anna@example.com"]
+        assert await free_codes(loyalty, "Spring sale") == 1
 
 
 # ------------------------------------------------------------------------------------------------

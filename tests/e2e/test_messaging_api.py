@@ -1201,6 +1201,7 @@ class TestMessageStatus:
                     "externalRequestId": None,
                     "sentDate": None,
                     "createdDate": created[n],
+                    "promocodes": [],
                 }
                 for n, (request_id, locator) in enumerate(
                     [(ids[1], "b@example.com"), (ids[0], "a@example.com")]

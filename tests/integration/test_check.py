@@ -405,6 +405,75 @@ class TestMessaging:
         assert await find_problems(database) == []
 
 
+class TestDeliveryCodes:
+    """A smartsend whose message takes a code (``$!promocodes.issue('Summer')``): S-4 to Boris."""
+
+    @pytest.fixture
+    async def carried(
+        self, world: World, client: httpx.AsyncClient, database: Database, settings: Settings
+    ) -> str:
+        async with database.transaction() as session:
+            key = await tenancy.create_api_key(session, world.partner_id)
+        message = await messaging(
+            client,
+            key,
+            "/api/v1/messages/email",
+            {
+                "name": "Code",
+                "from": "shop@example.com",
+                "subject": "Yours",
+                "htmlText": "$!promocodes.issue('Summer')",
+            },
+        )
+        smartsend = {"recipients": [{"locator": BORIS}], "email": True}
+        answer = await messaging(client, key, f"/api/v1/message/{message['id']}/smartsend", smartsend)
+        await Worker(database, settings, channels={"email": Accepting()}).run_once()
+        carried = (
+            "SELECT d.status, p.number FROM delivery_codes c"
+            " JOIN deliveries d ON d.id = c.delivery_id JOIN promocodes p ON p.id = c.promocode_id"
+        )
+        assert await rows(database, carried) == [("sent", "S-4")]
+        assert await find_problems(database) == []
+        request_id: str = answer["results"][0]["requestId"]
+        return request_id
+
+    async def test_a_carried_code_back_in_the_free_pool(self, database: Database, carried: str) -> None:
+        await run_sql(
+            database,
+            "UPDATE promocodes SET state = 1, customer_id = NULL, receipt_date = NULL WHERE number = 'S-4'",
+        )
+
+        problem = await only(database, "delivery_code")
+
+        assert "carries code" in problem.detail and "('S-4'), which is free again" in problem.detail
+
+    async def test_a_code_given_back_by_a_delivery_that_was_sent(
+        self, database: Database, carried: str
+    ) -> None:
+        await run_sql(
+            database,
+            "UPDATE delivery_codes SET returned_at = (SELECT created_at FROM deliveries"
+            " WHERE deliveries.id = delivery_codes.delivery_id)",
+        )
+
+        problem = await only(database, "delivery_code")
+
+        assert "was given back though the delivery is sent" in problem.detail
+
+    async def test_a_code_two_deliveries_carry(self, database: Database, carried: str) -> None:
+        await run_sql(
+            database,
+            "INSERT INTO delivery_codes (delivery_id, group_name, promocode_id, claimed_at)"
+            " SELECT (SELECT min(id) FROM deliveries), 'Summer again', promocode_id, claimed_at"
+            " FROM delivery_codes",
+        )
+
+        problems = await find_problems(database)
+
+        assert [p.invariant for p in problems] == ["delivery_code", "delivery_code"]
+        assert all("is carried by 2 deliveries" in p.detail for p in problems)
+
+
 class TestCommand:
     async def test_exits_0_on_a_sound_database_and_1_naming_each_problem(
         self, database_url: str, database: Database, world: World, tmp_path: Path

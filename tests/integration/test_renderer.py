@@ -33,7 +33,11 @@ async def test_a_string_doubled_without_end_fails_that_render_and_the_child_live
 
 async def test_one_bad_job_in_a_batch_fails_alone(small: Renderer) -> None:
     results = await small.render(
-        [((GREETING,), {"name": "Anna"}), ((HUGE_ZFILL,), {"a": "1"}), ((GREETING,), {"name": "Ben"})]
+        [
+            ((GREETING,), {"name": "Anna"}, {}),
+            ((HUGE_ZFILL,), {"a": "1"}, {}),
+            ((GREETING,), {"name": "Ben"}, {}),
+        ]
     )
     assert results[0] == ("Hi Anna",) and results[2] == ("Hi Ben",)
     assert isinstance(results[1], RenderFailed)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tessera.messaging import templates
 from tessera.messaging.templates import RenderFailed, TemplateRefused, check, render
 
 ORDER: dict[str, Any] = {
@@ -284,3 +285,56 @@ def test_a_tool_that_refuses_fails_the_render_with_its_reason() -> None:
         render("$dateTool.currentDate('HH:mm', 'Nowhere')", {})
     with pytest.raises(RenderFailed, match=r"^substring\(0, 99\) is outside a string of length 7$"):
         render("$data.get('code').substring(0, 99)", ORDER)
+
+
+# --- codes in campaigns: $!promocodes.issue('<group>') (SPEC §10) ---------------------------------
+
+
+def test_the_groups_a_message_takes_codes_from_each_once_in_name_order() -> None:
+    subject = "Your code $!promocodes.issue('Spring sale')"
+    html = (
+        '<p>${promocodes.issue("Welcome")}</p>'
+        "<p>$promocodes.issue( 'Spring sale' ) again</p>"
+        "#set($c = $promocodes.issue('VIP'))$c"
+    )
+
+    assert templates.promocode_groups(subject, html, None, "") == ("Spring sale", "VIP", "Welcome")
+    assert templates.promocode_groups("No codes here: $!data.get('promocodes')") == ()
+
+
+def test_a_render_shows_the_code_claimed_for_its_group_every_time_it_is_named() -> None:
+    source = "$!promocodes.issue('Spring sale') / $promocodes.issue('Spring sale').toLowerCase()"
+
+    assert templates.render(source, {}, {"Spring sale": "ABC-1"}) == "ABC-1 / abc-1"
+
+
+def test_a_render_without_a_claimed_code_for_the_group_fails_with_its_name() -> None:
+    with pytest.raises(templates.RenderFailed, match="no promo code was claimed from group 'Spring sale'"):
+        templates.render("$!promocodes.issue('Spring sale')", {}, {"Other": "X"})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "$!promocodes.issue($data.get('group'))",
+        "$!promocodes.issue()",
+        "#set($g = 'A')$promocodes.issue($g)",
+        "$promocodes.issue",
+        '$!promocodes.issue("Sale $data")',  # a name Velocity would interpolate at render time
+    ],
+)
+def test_a_group_name_that_is_not_a_quoted_literal_is_refused_when_saved(source: str) -> None:
+    with pytest.raises(templates.TemplateRefused) as refused:
+        templates.check(source)
+
+    assert refused.value.reason == templates.ISSUE_NEEDS_NAME
+    assert refused.value.line == 1
+
+
+def test_the_data_cannot_stand_in_for_the_code_tool() -> None:
+    """A payload key named "promocodes" is $data's, never the tool: the render shows the claim."""
+    rendered = templates.render(
+        "$!promocodes.issue('A') $!data.get('promocodes')", {"promocodes": "fake"}, {"A": "REAL-1"}
+    )
+
+    assert rendered == "REAL-1 fake"

@@ -71,6 +71,9 @@ async def code_page(code_id: int, page: Page = Depends(signed_in_page)) -> Respo
         activations = await promocode_repository.activations_of_code(session, page.partner_id, code.id)
         purchases = await purchase_repository.purchases_with_code(session, page.partner_id, code.id)
         departments = await tenancy_repository.department_names(session, page.partner_id)
+        # The messages that carried it ($!promocodes.issue): a delivery takes a code of its own
+        # partner's group, so they are this partner's.
+        deliveries = await messaging_repository.deliveries_of_code(await on_session(session), code.id)
     history: list[HistoryEntry] = []
     # Activating a free code also gives it to the customer, at the same moment: one entry, not two.
     received_by_activation = code.activated_at is not None and code.receipt_date == code.activated_at
@@ -89,7 +92,9 @@ async def code_page(code_id: int, page: Page = Depends(signed_in_page)) -> Respo
                 )
             )
         history.append(HistoryEntry(purchase.purchase_date, what))
-    return page.render("code.html", code=code, group=group, owner=owner, history=_by_time(history))
+    return page.render(
+        "code.html", code=code, group=group, owner=owner, history=_by_time(history), deliveries=deliveries
+    )
 
 
 @router.get("/admin/certificates/{certificate_id:tessera_id}", response_class=HTMLResponse)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -12,9 +14,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from tessera import errors
 from tessera.admin.web import Page, missing_is_404, redirect, signed_in_page, text_fields
 from tessera.customers.identifiers import IdentifierKind, customer_refs
-from tessera.messaging import renderer, repository, service, templates
+from tessera.messaging import delivery_codes, renderer, repository, service, templates
 from tessera.messaging.models import DeliveryStatus, Message, Workflow
 from tessera.messaging.schemas import EmailMessageIn, SmsMessageIn, WorkflowIn, validated
+from tessera.promocodes import service as promocodes
+from tessera.sql import Conn
 
 router = APIRouter(include_in_schema=False)
 
@@ -127,9 +131,32 @@ async def delete_message(message_id: int, page: Page = Depends(signed_in_page)) 
     return redirect("/admin/messages?deleted=1")
 
 
-async def render_preview(sources: dict[str, str], sample: str) -> dict[str, Any]:
-    """Each template rendered with the sample as ``$data``, or the reason it cannot be; in the
-    renderer's child process, like a delivery, so a template cannot exhaust this process."""
+@dataclass(frozen=True, slots=True)
+class SampleCodes:
+    """What the preview shows for ``$!promocodes.issue('<group>')``: each group's next free code,
+    read and not claimed, or why a send could not take one from it (as the delivery would say)."""
+
+    codes: dict[str, str]
+    refused: dict[str, str]
+
+
+async def sample_codes(conn: Conn, partner_id: int, groups: Iterable[str]) -> SampleCodes:
+    found = SampleCodes({}, {})
+    for name in groups:
+        try:
+            found.codes[name] = await promocodes.next_to_issue(conn, partner_id, name)
+        except delivery_codes.REFUSALS as error:
+            found.refused[name] = delivery_codes.refusal(name, error)
+    return found
+
+
+async def render_preview(
+    sources: dict[str, str], sample: str, codes: SampleCodes | None = None
+) -> dict[str, Any]:
+    """Each template rendered with the sample as ``$data`` and ``codes`` as its promo codes, or
+    the reason it cannot be; in the renderer's child process, like a delivery, so a template
+    cannot exhaust this process."""
+    codes = codes or SampleCodes({}, {})
     try:
         data = json.loads(sample) if sample.strip() else {}
     except ValueError as error:
@@ -141,7 +168,11 @@ async def render_preview(sources: dict[str, str], sample: str) -> dict[str, Any]
     for field, source in sources.items():
         try:
             templates.check(source)
-            (rendered[field],) = await renderer.shared().render_one((source,), data)
+            no_code = [codes.refused[g] for g in templates.promocode_groups(source) if g in codes.refused]
+            if no_code:
+                problems[field] = "; ".join(no_code)
+            else:
+                (rendered[field],) = await renderer.shared().render_one((source,), data, codes.codes)
         except templates.TemplateRefused as refused:
             column = f", column {refused.column}" if refused.column else ""
             where = f" (line {refused.line}{column})" if refused.line else ""
@@ -163,7 +194,12 @@ async def preview(page: Page = Depends(signed_in_page)) -> Response:
         sample = str(body.get("sample", ""))
     except (ValueError, AttributeError):
         return JSONResponse({"error": "Send {templates: {...}, sample: '...'}"}, status_code=400)
-    return JSONResponse(await render_preview(sources, sample))
+    codes = None
+    if groups := templates.promocode_groups(*sources.values()):
+        # What a send would claim, only read: a preview issues nothing.
+        async with page.database.read() as conn:
+            codes = await sample_codes(conn, page.partner_id, groups)
+    return JSONResponse(await render_preview(sources, sample, codes))
 
 
 # Workflows

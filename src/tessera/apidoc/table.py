@@ -342,6 +342,11 @@ SCHEMAS: dict[str, Schema] = {
             "externalRequestId": nullable(STRING),
             "sentDate": DATE_TIME,
             "createdDate": DATE_TIME,
+            "promocodes": {
+                **array(obj(group=STRING, code=STRING, returned=BOOLEAN)),
+                "description": "the codes `$!promocodes.issue('<group>')` put in this delivery;"
+                " `returned` once its failure gave the code back to its group",
+            },
         },
         requestId=STRING,
         status={"type": "string", "enum": ["queued", "sent", "failed", "not found"]},

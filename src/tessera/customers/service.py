@@ -119,6 +119,15 @@ async def add_or_update(conn: Conn, partner_id: int, data: CustomerInput) -> Cus
         return await _write(conn, partner_id, existing, fields)
 
 
+async def find_or_add(conn: Conn, partner_id: int, data: CustomerInput) -> int:
+    """The id of the customer these identifiers name, created if there is none: a returning
+    customer costs one read, not ``add_or_update``'s write."""
+    existing = await _existing(conn, partner_id, data.refs())
+    if existing is not None and all(getattr(existing, ref.kind.value) == ref.value for ref in data.refs()):
+        return existing.id
+    return (await add_or_update(conn, partner_id, data)).id
+
+
 async def _write(
     conn: Conn, partner_id: int, existing: CustomerRow | None, fields: dict[str, Any]
 ) -> CustomerRow:

@@ -163,3 +163,28 @@ class Delivery(Base):
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class DeliveryCode(Base):
+    """A promo code a delivery carries: ``$!promocodes.issue('<group>')`` in its message (SPEC §10).
+
+    Claimed before the delivery is first rendered, in one transaction with the code's issue to the
+    recipient's contact, and at most once per delivery and group (the unique key): a retry, or a
+    render after a crash, shows the same code. A delivery that fails for good gives its codes back
+    to the pool (``returned_at``); the row stays, so a code's page still names every delivery
+    that carried it.
+    """
+
+    __tablename__ = "delivery_codes"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "group_name"),
+        Index("ix_delivery_codes_promocode_id", "promocode_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"))
+    #: The name as the template wrote it.
+    group_name: Mapped[str] = mapped_column(String(128))
+    promocode_id: Mapped[int] = mapped_column(ForeignKey("promocodes.id"))
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    returned_at: Mapped[datetime | None]

@@ -37,8 +37,9 @@ MEMORY_LIMIT_BYTES = 768 * 1024 * 1024
 BASE_SECONDS = 5.0
 SECONDS_PER_RENDER = 0.05
 
-#: One render job: the templates of one message (subject, HTML, text...) and one payload.
-Job = tuple[tuple[str | None, ...], Mapping[str, Any]]
+#: One render job: the templates of one message (subject, HTML, text...), one payload, and the
+#: promo codes claimed for it (group name → code).
+Job = tuple[tuple[str | None, ...], Mapping[str, Any], Mapping[str, str]]
 #: The rendered templates, in the job's order, or why they could not be rendered.
 Result = tuple[str, ...] | RenderFailed
 
@@ -53,9 +54,9 @@ def _limit_memory(limit: int) -> None:
 def _render_jobs(jobs: Sequence[Job]) -> list[tuple[str, ...] | str]:
     """In the child: each job's renders, or the reason as a string (exceptions pickle poorly)."""
     results: list[tuple[str, ...] | str] = []
-    for sources, data in jobs:
+    for sources, data, codes in jobs:
         try:
-            results.append(tuple(render(source, data) for source in sources))
+            results.append(tuple(render(source, data, codes) for source in sources))
         except RenderFailed as error:
             results.append(str(error))
         except MemoryError:
@@ -93,8 +94,10 @@ class Renderer:
                 results.append(RenderFailed(lost.reason))
         return results
 
-    async def render_one(self, sources: tuple[str | None, ...], data: Mapping[str, Any]) -> tuple[str, ...]:
-        (result,) = await self.render([(sources, data)])
+    async def render_one(
+        self, sources: tuple[str | None, ...], data: Mapping[str, Any], codes: Mapping[str, str] | None = None
+    ) -> tuple[str, ...]:
+        (result,) = await self.render([(sources, data, codes or {})])
         if isinstance(result, RenderFailed):
             raise result
         return result

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -25,6 +26,119 @@ _OUTBOX_DUE = Statement(
     f" WHERE status = '{DeliveryStatus.QUEUED}' AND available_at <= :now"
 )
 _RUNS_WAITING = Statement(f"SELECT count(*) FROM workflow_runs WHERE status = '{RunStatus.ACTIVE}'")
+
+# Promo codes in deliveries (SPEC §10). Lists of ids travel as one JSON parameter.
+_IDS_SQLITE = "SELECT value FROM json_each(:ids)"
+_IDS_POSTGRESQL = "SELECT jsonb_array_elements_text(:ids::jsonb)::bigint"
+_HELD_SQL = (
+    f"SELECT d.id FROM deliveries d JOIN {{pairs}} WHERE d.status = '{DeliveryStatus.QUEUED}' ORDER BY d.id"
+)
+#: Which deliveries of a batch this worker still holds (the attempt count its claim set);
+#: PostgreSQL locks them, so a worker that took one over waits for the codes claimed with it.
+_HELD = Statement(
+    _HELD_SQL.format(
+        pairs="json_each(:held) h ON d.id = json_extract(h.value, '$[0]')"
+        " AND d.attempts = json_extract(h.value, '$[1]')"
+    ),
+    postgresql=_HELD_SQL.format(
+        pairs="jsonb_array_elements(:held::jsonb) h ON d.id = (h.value->>0)::bigint"
+        " AND d.attempts = (h.value->>1)::int"
+    )
+    + " FOR UPDATE OF d",
+)
+_CARRIED_SQL = (
+    "SELECT dc.delivery_id, dc.group_name, p.number, p.id, dc.returned_at FROM delivery_codes dc"
+    " JOIN promocodes p ON p.id = dc.promocode_id WHERE dc.delivery_id IN ({ids}) ORDER BY dc.id"
+)
+_CARRIED = Statement(
+    _CARRIED_SQL.format(ids=_IDS_SQLITE), postgresql=_CARRIED_SQL.format(ids=_IDS_POSTGRESQL)
+)
+_ADD_CARRIED = Statement(
+    "INSERT INTO delivery_codes (delivery_id, group_name, promocode_id, claimed_at)"
+    " VALUES (:delivery_id, :group_name, :promocode_id, :now)"
+)
+_MARK_RETURNED_SQL = (
+    "UPDATE delivery_codes SET returned_at = :now"
+    " WHERE delivery_id = :delivery_id AND returned_at IS NULL AND promocode_id IN ({ids})"
+)
+_MARK_RETURNED = Statement(
+    _MARK_RETURNED_SQL.format(ids=_IDS_SQLITE),
+    postgresql=_MARK_RETURNED_SQL.format(ids=_IDS_POSTGRESQL),
+)
+_DELIVERIES_OF_CODE = Statement(
+    "SELECT d.id, d.request_id, d.status, d.channel, m.name, dc.group_name, dc.claimed_at, dc.returned_at"
+    " FROM delivery_codes dc JOIN deliveries d ON d.id = dc.delivery_id"
+    " JOIN messages m ON m.id = d.message_id"
+    " WHERE dc.promocode_id = :promocode_id ORDER BY dc.id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedCode:
+    """A promo code claimed for a delivery; ``returned_at`` once its failed delivery gave it back."""
+
+    delivery_id: int
+    group_name: str
+    number: str
+    promocode_id: int
+    returned_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CarryingDelivery:
+    """A delivery that carried a given code (the admin's page of the code)."""
+
+    id: int
+    request_id: str
+    status: str
+    channel: str
+    message_name: str
+    group_name: str
+    claimed_at: datetime
+    returned_at: datetime | None
+
+
+async def held_deliveries(conn: Conn, held: dict[int, int]) -> set[int]:
+    """Of these deliveries (id → the attempt count this worker's claim set), those it still holds."""
+    if not held:
+        return set()
+    rows = await conn.fetchall(_HELD, held=[[d_id, attempts] for d_id, attempts in held.items()])
+    return {int(row[0]) for row in rows}
+
+
+async def carried_codes(conn: Conn, delivery_ids: Sequence[int]) -> list[CarriedCode]:
+    """The codes claimed for these deliveries, given back or not, in the order they were claimed."""
+    if not delivery_ids:
+        return []
+    rows = await conn.fetchall(_CARRIED, ids=list(delivery_ids))
+    return [CarriedCode(int(row[0]), row[1], row[2], int(row[3]), as_datetime(row[4])) for row in rows]
+
+
+async def add_carried_code(
+    conn: Conn, delivery_id: int, group_name: str, promocode_id: int, now: datetime
+) -> None:
+    await conn.execute(
+        _ADD_CARRIED, delivery_id=delivery_id, group_name=group_name, promocode_id=promocode_id, now=now
+    )
+
+
+async def mark_returned(conn: Conn, delivery_id: int, code_ids: Sequence[int], now: datetime) -> None:
+    if code_ids:
+        await conn.execute(_MARK_RETURNED, delivery_id=delivery_id, ids=list(code_ids), now=now)
+
+
+async def deliveries_of_code(conn: Conn, promocode_id: int) -> list[CarryingDelivery]:
+    rows = await conn.fetchall(_DELIVERIES_OF_CODE, promocode_id=promocode_id)
+    found = []
+    for row in rows:
+        claimed_at = as_datetime(row[6])
+        assert claimed_at is not None  # NOT NULL
+        found.append(
+            CarryingDelivery(
+                int(row[0]), row[1], row[2], row[3], row[4], row[5], claimed_at, as_datetime(row[7])
+            )
+        )
+    return found
 
 
 async def outbox_due(conn: Conn, now: datetime) -> tuple[int, datetime | None]:
@@ -123,6 +237,11 @@ async def claim_deliveries(
     PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets any number of workers claim side by side without
     taking the same row; SQLite: ``BEGIN IMMEDIATE`` makes claims take turns. A worker that dies
     keeps its rows only until ``locked_until``; then they are due again.
+
+    The due rows are chosen once, in a ``MATERIALIZED`` CTE. As ``IN (subquery)`` the planner may
+    run the subquery again for each outer row (a nested loop, when statistics are stale), and a
+    row this very UPDATE already leased then fails the locking re-check, so LIMIT reaches past
+    it: one claim took all 1,000 due deliveries instead of a batch of 100.
     """
     due = (
         select(Delivery.id)
@@ -130,10 +249,12 @@ async def claim_deliveries(
         .order_by(Delivery.available_at, Delivery.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     result = await session.scalars(
         update(Delivery)
-        .where(Delivery.id.in_(due.scalar_subquery()), Delivery.status == DeliveryStatus.QUEUED)
+        .where(Delivery.id.in_(select(due.c.id)), Delivery.status == DeliveryStatus.QUEUED)
         .values(locked_until=now + lease, attempts=Delivery.attempts + 1)
         .returning(Delivery)
         .execution_options(synchronize_session=False)
@@ -242,10 +363,12 @@ async def claim_runs(session: AsyncSession, now: datetime, lease: timedelta, lim
         .order_by(WorkflowRun.available_at, WorkflowRun.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     result = await session.execute(
         update(WorkflowRun)
-        .where(WorkflowRun.id.in_(due.scalar_subquery()), WorkflowRun.status == RunStatus.ACTIVE)
+        .where(WorkflowRun.id.in_(select(due.c.id)), WorkflowRun.status == RunStatus.ACTIVE)
         .values(
             locked_until=now + lease,
             attempts=WorkflowRun.attempts + 1,

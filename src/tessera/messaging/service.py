@@ -16,6 +16,7 @@ from tessera.db import contains_nul
 from tessera.messaging import repository, templates
 from tessera.messaging.models import Delivery, DeliveryStatus, Message, Workflow
 from tessera.messaging.schemas import EmailMessageIn, SmartsendIn, SmsMessageIn, WorkflowIn
+from tessera.sql import on_session
 
 
 def _check_templates(**fields: str | None) -> None:
@@ -183,7 +184,9 @@ def _json_param(raw: Any) -> tuple[dict[str, Any], str | None]:
     return parsed, None
 
 
-def delivery_status(delivery: Delivery) -> dict[str, Any]:
+def delivery_status(delivery: Delivery, codes: Sequence[repository.CarriedCode] = ()) -> dict[str, Any]:
+    """One delivery as ``message/status`` reports it; ``promocodes`` lists the codes it carried
+    (SPEC §10), each ``returned`` once the failed delivery gave it back to its group."""
     return {
         "requestId": delivery.request_id,
         "status": delivery.status,
@@ -195,6 +198,10 @@ def delivery_status(delivery: Delivery) -> dict[str, Any]:
         "externalRequestId": delivery.external_request_id,
         "sentDate": isoformat(delivery.sent_at),
         "createdDate": isoformat(delivery.created_at),
+        "promocodes": [
+            {"group": code.group_name, "code": code.number, "returned": code.returned_at is not None}
+            for code in codes
+        ],
     }
 
 
@@ -204,8 +211,13 @@ async def statuses(
     found = {
         d.request_id: d for d in await repository.deliveries_by_request_ids(session, partner_id, request_ids)
     }
+    carried: dict[int, list[repository.CarriedCode]] = {}
+    for code in await repository.carried_codes(await on_session(session), [d.id for d in found.values()]):
+        carried.setdefault(code.delivery_id, []).append(code)
     return [
-        delivery_status(found[r]) if r in found else {"requestId": r, "status": "not found"}
+        delivery_status(found[r], carried.get(found[r].id, ()))
+        if r in found
+        else {"requestId": r, "status": "not found"}
         for r in request_ids
     ]
 

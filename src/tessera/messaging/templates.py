@@ -15,6 +15,12 @@ gains nothing).
 Every render sees eSputnik's tools, ``$mathTool``, ``$numberTool`` and ``$dateTool``, and Java's
 String methods on its strings (``velocity_tools.py``, SPEC §10).
 
+``$!promocodes.issue('<group>')`` puts a code of the group in a delivery (SPEC §10, "Codes in
+campaigns"). A render only shows codes: the worker claims them before it renders, from the group
+names the message's templates name (``promocode_groups``), and hands them in. So the group is a
+quoted name in the template, never a value computed at render time: ``check`` refuses any other
+``promocodes.issue``.
+
 A render is also bounded, so that one partner's template cannot hold a worker or the admin's
 preview: at most ``MAX_LOOP_ITERATIONS`` ``#foreach`` iterations in all (``[1..1000000000]`` is a
 lazy range, and nested loops multiply) and ``MAX_OUTPUT_CHARS`` characters written.
@@ -47,6 +53,18 @@ def _forbidden(source: str) -> re.Match[str] | None:
         if found is not None:
             return found
     return None
+
+
+#: A code handed out at send time: ``$!promocodes.issue('Spring sale')`` (or in double quotes).
+_ISSUE_CALL = re.compile(r"""\bpromocodes\.issue\(\s*(?:'([^'\n]*)'|"([^"\n$]*)")\s*\)""")
+_ANY_ISSUE = re.compile(r"\bpromocodes\s*\.\s*issue\b")
+ISSUE_NEEDS_NAME = "promocodes.issue takes the group's name in quotes: $!promocodes.issue('Spring sale')"
+
+
+def promocode_groups(*sources: str | None) -> tuple[str, ...]:
+    """The promo-code groups the templates take a code from, each once, in name order."""
+    calls = (call for source in sources if source for call in _ISSUE_CALL.findall(source))
+    return tuple(sorted({single or double for single, double in calls}))
 
 
 class TemplateRefused(ValueError):
@@ -169,6 +187,11 @@ def check(source: str) -> None:
     if found is not None:
         line = source.count("\n", 0, found.start()) + 1
         raise TemplateRefused(f"templates may not contain {found.group()!r}", line=line)
+    literal = {match.start() for match in _ISSUE_CALL.finditer(source)}
+    for call in _ANY_ISSUE.finditer(source):
+        if call.start() not in literal:
+            line = source.count("\n", 0, call.start()) + 1
+            raise TemplateRefused(ISSUE_NEEDS_NAME, line=line)
     _compile(source)
 
 
@@ -182,8 +205,24 @@ def _compile(source: str) -> airspeed.Template:
     return template
 
 
-def render(source: str | None, data: Mapping[str, Any]) -> str:
-    """Renders with ``$data`` bound to the payload. Compiled templates are cached by their text."""
+class PromocodeTool:
+    """``$promocodes`` in a render: the codes claimed for this delivery, by group name."""
+
+    __slots__ = ("_codes",)
+
+    def __init__(self, codes: Mapping[str, str]) -> None:
+        self._codes = codes
+
+    def issue(self, group: Any) -> Any:
+        code = self._codes.get(str(group))
+        if code is None:
+            raise RenderFailed(f"no promo code was claimed from group {str(group)!r} for this message")
+        return java_string(code)
+
+
+def render(source: str | None, data: Mapping[str, Any], codes: Mapping[str, str] | None = None) -> str:
+    """Renders with ``$data`` bound to the payload and ``$promocodes`` to the codes claimed for
+    this delivery (group name → code). Compiled templates are cached by their text."""
     if not source:
         return ""
     found = _forbidden(source)
@@ -193,7 +232,9 @@ def render(source: str | None, data: Mapping[str, Any]) -> str:
         template = _compile(source)
         output = _BoundedOutput()
         # Made before the budget is set, so the template's own namespace is not charged to it.
-        namespace = _CountedNamespace({"data": TemplateData(data), **tools()})
+        namespace = _CountedNamespace(
+            {"data": TemplateData(data), "promocodes": PromocodeTool(codes or {}), **tools()}
+        )
         budget = _iterations_left.set([MAX_LOOP_ITERATIONS])
         try:
             template.merge_to(namespace, output)

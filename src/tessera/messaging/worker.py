@@ -19,14 +19,15 @@ from tessera import logs, metrics
 from tessera.clock import utcnow
 from tessera.config import Settings
 from tessera.db import Database
-from tessera.messaging import repository
+from tessera.messaging import delivery_codes, repository
 from tessera.messaging.channels import EmailChannel, MaySend, OnResult, Outgoing, SmsChannel
 from tessera.messaging.leases import Claim
 from tessera.messaging.models import Delivery, DeliveryStatus, Message
 from tessera.messaging.renderer import shared as shared_renderer
 from tessera.messaging.rules import retry_delay
-from tessera.messaging.templates import RenderFailed
+from tessera.messaging.templates import RenderFailed, promocode_groups
 from tessera.messaging.workflows import WorkflowEngine
+from tessera.sql import on_session
 
 log = logging.getLogger("tessera.worker")
 
@@ -160,30 +161,42 @@ class Worker:
         ready: dict[str, list[Outgoing]] = {}
         attempts = {d.id: d.attempts for d in claimed}
         channels = {d.id: d.channel for d in claimed}
-        renderable = [(d, m) for d in claimed if (m := messages.get(d.message_id)) is not None]
+        # Promo codes first ($!promocodes.issue): claimed for the whole batch in one transaction.
+        groups = {
+            d.id: promocode_groups(*templates_of(m))
+            for d in claimed
+            if (m := messages.get(d.message_id)) is not None
+        }
+        codes = await delivery_codes.claim(self.database, claimed, groups)
+        renderable = [
+            (d, m)
+            for d in claimed
+            if (m := messages.get(d.message_id)) is not None
+            and d.id not in codes.refused
+            and d.id not in codes.lost
+        ]
         # The whole batch in one call to the renderer's child process (renderer.py).
-        rendered = await shared_renderer().render([(templates_of(m), d.data or {}) for d, m in renderable])
+        rendered = await shared_renderer().render(
+            [(templates_of(m), d.data or {}, codes.of(d.id)) for d, m in renderable]
+        )
         results = {d.id: result for (d, _), result in zip(renderable, rendered, strict=True)}
         for delivery in claimed:
+            if delivery.id in codes.lost:
+                continue  # another worker took it over while its codes were being claimed
             message = messages.get(delivery.message_id)
-            result = (
-                results[delivery.id]
-                if message is not None
-                else RenderFailed(f"message {delivery.message_id} no longer exists")
-            )
-            if isinstance(result, RenderFailed):
-                await self._record(
-                    delivery.id,
-                    delivery.channel,
-                    attempts[delivery.id],
-                    f"template failed: {result}",
-                    final=True,
-                )
+            if delivery.id in codes.refused:
+                problem: str | None = codes.refused[delivery.id]
+            elif message is None:
+                problem = f"template failed: message {delivery.message_id} no longer exists"
+            elif isinstance(result := results[delivery.id], RenderFailed):
+                problem = f"template failed: {result}"
             else:
-                assert message is not None
+                problem = None
                 ready.setdefault(delivery.channel, []).append(
                     outgoing(delivery, message, result, self.settings.sms_from)
                 )
+            if problem is not None:
+                await self._record(delivery.id, delivery.channel, attempts[delivery.id], problem, final=True)
 
         claim = Claim(
             self.database,
@@ -215,6 +228,8 @@ class Worker:
                 recorded = await repository.finish_delivery(
                     session, delivery_id, attempts, status=DeliveryStatus.FAILED, reason=error, now=now
                 )
+                if recorded:
+                    await delivery_codes.give_back(await on_session(session), delivery_id, now)
             else:
                 outcome = "retry"
                 now = await repository.database_now(session)

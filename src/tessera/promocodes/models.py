@@ -25,9 +25,12 @@ class CodeState(enum.IntEnum):
     - issue (``claim_next_available``) and activate (``activate_single_use``): 1 → 2;
     - apply to a purchase (``apply_code``): 2 → 3, or 1 → 3 for a code typed at the till; a
       single-use code only once (``rules.is_used_up``);
-    - give back (``give_back``): 3 → 2 when the last purchase that applied it is deleted.
+    - give back (``give_back``): 3 → 2 when the last purchase that applied it is deleted;
+    - return unsent (``return_unsent``): 2 → 1 when the message that carried the code to its
+      customer failed for good, so nobody saw it (SPEC §10); only a code never activated or
+      applied.
 
-    Nothing makes a code free (1) again.
+    Nothing else makes a code free (1) again.
     """
 
     AVAILABLE = 1

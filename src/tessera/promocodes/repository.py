@@ -128,9 +128,29 @@ _MARK_ISSUED = Statement(
 )
 _STATE_OF = Statement("SELECT state FROM promocodes WHERE id = :code_id")
 _RECORD_ACTIVATION = Statement(_RECORD_ACTIVATION_SQL)
+_RETURN_UNSENT_SQL = (
+    f"UPDATE promocodes SET state = {AVAILABLE}, customer_id = NULL, receipt_date = NULL"
+    " WHERE id IN (:ids)"
+    f" AND state = {ISSUED} AND activated_at IS NULL AND applied_times = 0"
+    " RETURNING id"
+)
+_RETURN_UNSENT = Statement(
+    _RETURN_UNSENT_SQL.replace(":ids", "SELECT value FROM json_each(:code_ids)"),
+    postgresql=_RETURN_UNSENT_SQL.replace(
+        ":ids", "SELECT jsonb_array_elements_text(:code_ids::jsonb)::bigint"
+    ),
+)
 _COUNT_AVAILABLE_UP_TO = Statement(
     "SELECT count(*) FROM (SELECT id FROM promocodes"
     f" WHERE group_id = :group_id AND state = {AVAILABLE} LIMIT :limit) AS free"
+)
+#: The group by name and the number ``CLAIM`` would hand out next from it, read, not claimed: the
+#: same free-code index scan (``state = 1`` a literal, in id order, expired codes skipped).
+_GROUP_WITH_NEXT_AVAILABLE = Statement(
+    f"SELECT {_G}, (SELECT p.number FROM promocodes p"
+    f" WHERE p.group_id = g.id AND p.state = {AVAILABLE} AND (p.expires_at IS NULL OR p.expires_at > :now)"
+    " ORDER BY p.id LIMIT 1)"
+    " FROM promocode_groups g WHERE g.partner_id = :partner_id AND g.name = :name"
 )
 _RAISE_LOW_STOCK_LEVEL = Statement(
     "UPDATE promocode_groups SET low_stock_level = :level WHERE id = :group_id AND low_stock_level < :level"
@@ -244,6 +264,18 @@ async def give_back(session: AsyncSession, code_id: int) -> None:
     )
 
 
+async def return_unsent(conn: Conn, code_ids: Sequence[int]) -> list[int]:
+    """Codes issued to a message that was never delivered go back to the pool, 2 → 1 (``CodeState``).
+
+    Only while nobody can have seen them: still issued, never activated or applied. Answers the
+    ids that went back.
+    """
+    if not code_ids:
+        return []
+    rows = await conn.fetchall(_RETURN_UNSENT, code_ids=list(code_ids))
+    return sorted(int(row[0]) for row in rows)
+
+
 async def apply_code(conn: Conn, code_id: int, single_use: bool, now: datetime) -> bool:
     """Counts one use of the code in a purchase; a used single-use code refuses.
 
@@ -267,6 +299,18 @@ async def claim_next_available(
         CLAIM, group_id=group_id, partner_id=partner_id, customer_id=customer_id, now=now
     )
     return code_row(row) if row is not None else None
+
+
+async def group_with_next_available(
+    conn: Conn, partner_id: int, group_name: str, now: datetime
+) -> tuple[GroupRow, str | None] | None:
+    """The named group and the number of the code ``claim_next_available`` would hand out next,
+    claiming nothing (the admin's message preview shows it). None when there is no such group;
+    the number is None when the group has no free code."""
+    row = await conn.fetchone(_GROUP_WITH_NEXT_AVAILABLE, partner_id=partner_id, name=group_name, now=now)
+    if row is None:
+        return None
+    return group_row(row), row[GROUP_WIDTH]
 
 
 async def activate_single_use(

@@ -121,6 +121,21 @@ async def _issue_from(conn: Conn, group: GroupRow, customer_id: int) -> tuple[Co
     return code, group
 
 
+async def next_to_issue(conn: Conn, partner_id: int, group_name: str) -> str:
+    """The number an issue from the group would hand out next, claiming nothing (the admin's
+    message preview shows it); refused as an issue would be: no such group, a disabled group, no
+    free code."""
+    found = await repository.group_with_next_available(conn, partner_id, group_name, utcnow())
+    if found is None:
+        raise errors.PromocodeGroupNotFound()
+    group, number = found
+    if not group.enabled:
+        raise errors.PromocodeGroupDisabled()
+    if number is None:
+        raise errors.NoFreePromocodes()
+    return number
+
+
 LOW_STOCK_EVENT = "promocodes_low_stock"
 
 
