@@ -15,13 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from conftest import LoyaltyClient
 from tessera.clock import utcnow
 from tessera.config import Settings
 from tessera.db import Database
-from tessera.messaging import templates
+from tessera.messaging import repository, templates
 from tessera.messaging.leases import Claim
 from tessera.messaging.models import Delivery, Event, WorkflowRun
 from tessera.messaging.worker import Worker
@@ -251,6 +251,49 @@ class TestEventTriggers:
         await Api(client, other.partner_id, other_key).event("promo_signup", ANNA)
 
         assert await runs(database) == []
+
+
+class TestClaims:
+    """A claim leases one batch of due rows, whatever plan PostgreSQL picks for it. Its planner
+    once ran the claim's ``IN (SELECT ... LIMIT ... SKIP LOCKED)`` again for each row (a nested
+    loop, chosen on stale statistics), and each row the claim had just leased failed the lock's
+    re-check and pushed the LIMIT on: one pass took every due row. The test forces that plan."""
+
+    async def claim(self, database: Database, claim: Any) -> int:
+        async with database.transaction() as session:
+            if not database.is_sqlite:
+                await session.execute(text("SET LOCAL enable_hashjoin = off"))
+                await session.execute(text("SET LOCAL enable_mergejoin = off"))
+                await session.execute(text("SET LOCAL enable_material = off"))
+            now = await repository.database_now(session)
+            return len(await claim(session, now))
+
+    async def test_of_workflow_runs(self, api: Api, database: Database) -> None:
+        await api.workflow({"event": "promo_signup"}, {"type": "wait", "seconds": 60})
+        for _ in range(300):
+            await api.event("promo_signup", ANNA)
+
+        claimed = await self.claim(
+            database, lambda session, now: repository.claim_runs(session, now, timedelta(minutes=1), 100)
+        )
+
+        assert claimed == 100
+        assert sum(run.attempts for run in await runs(database)) == 100
+
+    async def test_of_deliveries(self, api: Api, database: Database) -> None:
+        message_id = await api.message()
+        body = {"recipients": [{"locator": f"buyer{n}@example.com"} for n in range(300)]}
+        await api.ok("POST", f"/api/v1/message/{message_id}/smartsend", body)
+
+        claimed = await self.claim(
+            database,
+            lambda session, now: repository.claim_deliveries(
+                session, ["email"], now, timedelta(minutes=1), 100
+            ),
+        )
+
+        assert claimed == 100
+        assert sum(delivery.attempts for delivery in await deliveries(database)) == 100
 
 
 class TestTagTriggers:
