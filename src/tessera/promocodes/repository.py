@@ -90,15 +90,23 @@ _APPLY_SINGLE_USE = Statement(f"{_APPLY} AND state <> {APPLIED}")
 _CLAIM_SQL = (
     f"UPDATE promocodes SET state = {ISSUED}, customer_id = :customer_id, receipt_date = :now"
     " WHERE id = (SELECT id FROM promocodes"
-    f"            WHERE group_id = :group_id AND state = {AVAILABLE}"
+    f"            WHERE {{group}} AND state = {AVAILABLE}"
     "              AND (expires_at IS NULL OR expires_at > :now)"
-    "            ORDER BY id LIMIT 1{lock})"
+    "            ORDER BY {order} LIMIT 1{lock})"
     f" AND partner_id = :partner_id AND state = {AVAILABLE}"
     f" RETURNING {_CODE_COLUMNS}"
 )
+#: The first free code of a group, in id order, on PostgreSQL. Written as ``group_id = :group_id
+#: ORDER BY id``, the planner may walk the primary key in id order and filter, expecting a free
+#: code at once; but issued codes are exactly the lowest ids, so every issue walked past all of
+#: them (2.5 ms and 2,000 buffers per claim after 3,000 issues, growing). Asked in the free-code
+#: index's own order, (group_id, id), with group_id as a range it cannot fold into a constant,
+#: only that index gives the order without a sort.
+_FIRST_FREE_PG = {"group": "group_id BETWEEN :group_id AND :group_id", "order": "group_id, id"}
 #: Public for the test that checks its plan after an import.
 CLAIM = Statement(
-    _CLAIM_SQL.replace("{lock}", ""), postgresql=_CLAIM_SQL.replace("{lock}", " FOR UPDATE SKIP LOCKED")
+    _CLAIM_SQL.format(group="group_id = :group_id", order="id", lock=""),
+    postgresql=_CLAIM_SQL.format(**_FIRST_FREE_PG, lock=" FOR UPDATE SKIP LOCKED"),
 )
 _ACTIVATE_SINGLE_USE_SQL = (
     "UPDATE promocodes SET activated_at = :now, customer_id = :customer_id,"
@@ -146,11 +154,18 @@ _COUNT_AVAILABLE_UP_TO = Statement(
 )
 #: The group by name and the number ``CLAIM`` would hand out next from it, read, not claimed: the
 #: same free-code index scan (``state = 1`` a literal, in id order, expired codes skipped).
-_GROUP_WITH_NEXT_AVAILABLE = Statement(
+_GROUP_WITH_NEXT_AVAILABLE_SQL = (
     f"SELECT {_G}, (SELECT p.number FROM promocodes p"
-    f" WHERE p.group_id = g.id AND p.state = {AVAILABLE} AND (p.expires_at IS NULL OR p.expires_at > :now)"
-    " ORDER BY p.id LIMIT 1)"
+    f" WHERE {{group}} AND p.state = {AVAILABLE} AND (p.expires_at IS NULL OR p.expires_at > :now)"
+    " ORDER BY {order} LIMIT 1)"
     " FROM promocode_groups g WHERE g.partner_id = :partner_id AND g.name = :name"
+)
+_GROUP_WITH_NEXT_AVAILABLE = Statement(
+    _GROUP_WITH_NEXT_AVAILABLE_SQL.format(group="p.group_id = g.id", order="p.id"),
+    # As CLAIM reads it (_FIRST_FREE_PG).
+    postgresql=_GROUP_WITH_NEXT_AVAILABLE_SQL.format(
+        group="p.group_id BETWEEN g.id AND g.id", order="p.group_id, p.id"
+    ),
 )
 _RAISE_LOW_STOCK_LEVEL = Statement(
     "UPDATE promocode_groups SET low_stock_level = :level WHERE id = :group_id AND low_stock_level < :level"
