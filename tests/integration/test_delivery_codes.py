@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select, update
+
 from delivery_kit import (
     TESSERA,
     Api,
@@ -30,10 +32,11 @@ from delivery_kit import (
     drain,
     make_due,
 )
-from sqlalchemy import func, select, update
-
 from tessera.app import create_app
 from tessera.config import Settings
+from tessera.customers import service as customers
+from tessera.customers.identifiers import IdentifierKind
+from tessera.customers.models import Customer
 from tessera.db import Database
 from tessera.messaging import delivery_codes
 from tessera.messaging.models import Delivery, DeliveryCode, Event
@@ -199,9 +202,7 @@ async def test_a_message_needing_two_groups_gets_both_codes_or_neither(
     # Bob's Plenty code was claimed before Scarce refused: it went back with the refusal.
     assert failed["promocodes"] == []
     assert (await states(database))["P-2"] == (1, None)
-    # Nor is Bob's contact created for the delivery that could not be made.
-    unknown = await loyalty.call("promocodes/list-for-user", email="bob@example.com")
-    assert unknown["status_code"] == -4000
+    assert await codes_of(loyalty, "bob@example.com") == []
     assert await find_problems(database) == []
 
 
@@ -446,3 +447,24 @@ async def upload_by_cli(url: str, tmp_path: Path, partner_id: int, numbers: Sequ
     )
     output, _ = await command.communicate()
     assert command.returncode == 0, output.decode()
+
+
+async def test_a_batchs_contacts_are_found_or_created_together_each_once(
+    loyalty: Loyalty, database: Database, department: tenancy.NewDepartment
+) -> None:
+    known = await loyalty.call("users/add", email="ann@example.com", first_name="Ann")
+    assert known["status"] == "ok", known
+    emails = ["ann@example.com", "bob@example.com", "cid@example.com"]
+
+    async with database.write() as conn:
+        first = await customers.find_or_add_many(conn, department.partner_id, IdentifierKind.EMAIL, emails)
+    async with database.write() as conn:
+        again = await customers.find_or_add_many(conn, department.partner_id, IdentifierKind.EMAIL, emails)
+
+    assert first == again and sorted(first) == emails
+    assert first["ann@example.com"] == known["id"]  # the customer she is, with her name kept
+    ann = await loyalty.call("users/info", email="ann@example.com")
+    assert ann["first_name"] == "Ann", ann
+    async with database.reading() as session:
+        count = await session.scalar(select(func.count()).select_from(Customer))
+    assert count == 3

@@ -56,6 +56,47 @@ def _customer_row(row: Sequence[Any]) -> CustomerRow:
     )
 
 
+#: Contacts by one identifier, many at once (a batch of messages to send): the values travel as
+#: one JSON array.
+_IDS_BY = {
+    kind: Statement(
+        f"SELECT {column.key}, id FROM customers WHERE partner_id = :partner_id"
+        f" AND {column.key} IN (SELECT value FROM json_each(:values))",
+        postgresql=f"SELECT {column.key}, id FROM customers WHERE partner_id = :partner_id"
+        f" AND {column.key} = ANY(ARRAY(SELECT jsonb_array_elements_text(:values::jsonb)))",
+    )
+    for kind, column in _COLUMNS.items()
+}
+#: A contact known by this identifier alone; one that a concurrent writer created is left alone.
+_ADD_BY = {
+    kind: Statement(
+        f"INSERT INTO customers (partner_id, {column.key}, created_at, updated_at)"
+        " SELECT :partner_id, value, :now, :now FROM json_each(:values) WHERE true ON CONFLICT DO NOTHING",
+        postgresql=f"INSERT INTO customers (partner_id, {column.key}, created_at, updated_at)"
+        " SELECT CAST(:partner_id AS BIGINT), value, :now, :now"
+        " FROM jsonb_array_elements_text(:values::jsonb) AS value ON CONFLICT DO NOTHING",
+    )
+    for kind, column in _COLUMNS.items()
+}
+
+
+async def ids_by(conn: Conn, partner_id: int, kind: IdentifierKind, values: Sequence[str]) -> dict[str, int]:
+    """The ids of the partner's customers with these identifiers (of one kind), by identifier."""
+    if not values:
+        return {}
+    rows = await conn.fetchall(_IDS_BY[kind], partner_id=partner_id, values=list(values))
+    return {row[0]: int(row[1]) for row in rows}
+
+
+async def add_by(
+    conn: Conn, partner_id: int, kind: IdentifierKind, values: Sequence[str], now: datetime
+) -> None:
+    """New customers known by these identifiers only; a value another customer took meanwhile
+    is skipped (``ids_by`` then finds that customer)."""
+    if values:
+        await conn.execute(_ADD_BY[kind], partner_id=partner_id, values=list(values), now=now)
+
+
 async def find_row(conn: Conn, partner_id: int, ref: CustomerRef) -> CustomerRow | None:
     """``find``, on the driver, for the paths that write customers there (``add_or_update``)."""
     row = await conn.fetchone(_FIND_ROW[ref.kind], partner_id=partner_id, value=ref.value)

@@ -4,8 +4,9 @@ A template names the groups it takes codes from (``templates.promocode_groups``)
 claims a batch of due deliveries, and before it renders any of them claims their codes here, in
 one short transaction per batch:
 
-- each code is issued to the recipient's contact (created if new) by the same rules and the same
-  guarded statement as ``promocodes/issue``, and tied to its delivery (``DeliveryCode``) in that
+- each code is issued to the recipient's contact (created if new; a batch's contacts are found
+  or created together) by the same rules and the same guarded statement as
+  ``promocodes/issue``, and tied to its delivery (``DeliveryCode``) in that
   transaction; the unique (delivery, group) key and the lock on the held deliveries make it once
   per delivery, so a retry or a render after a crash shows the same code, and two workers never
   give one recipient two codes;
@@ -26,12 +27,13 @@ from datetime import datetime
 from tessera import errors
 from tessera.clock import utcnow
 from tessera.customers import service as customers
-from tessera.customers.service import CustomerInput
+from tessera.customers.identifiers import IdentifierKind
 from tessera.db import Database
 from tessera.messaging import repository
 from tessera.messaging.models import Delivery
 from tessera.promocodes import repository as promocodes_repository
 from tessera.promocodes import service as promocodes
+from tessera.promocodes.models import CodeRow, GroupRow
 from tessera.sql import Conn
 
 
@@ -63,45 +65,86 @@ async def claim(
         for code in await repository.carried_codes(conn, sorted(held)):
             if code.returned_at is None:
                 claimed.codes.setdefault(code.delivery_id, {})[code.group_name] = code.number
+        lacking = [
+            (delivery, missing)
+            for delivery in wanted
+            if delivery.id in held
+            and (missing := [g for g in groups[delivery.id] if g not in claimed.codes.get(delivery.id, {})])
+        ]
+        if not lacking:
+            return claimed
+        # The batch's contacts and groups are looked up once each, not once per delivery.
+        contacts = await _contacts(conn, [delivery for delivery, _ in lacking])
+        pools = _Pools(conn)
         now = utcnow()
-        for delivery in wanted:
-            if delivery.id not in held:
-                continue
-            carried = claimed.codes.setdefault(delivery.id, {})
-            missing = [name for name in groups[delivery.id] if name not in carried]
-            if not missing:
-                continue
+        carried: list[dict[str, object]] = []
+        for delivery, missing in lacking:
+            customer_id = contacts[delivery.partner_id, delivery.channel, delivery.recipient]
             try:
                 if len(missing) == 1:
-                    carried.update(await _claim_for(conn, delivery, missing, now))
+                    codes = await _issue(pools, delivery, customer_id, missing)
                 else:
                     # All of its codes or none: a code claimed before another group refused
                     # would be burnt, its delivery never sent.
                     async with conn.savepoint():
-                        carried.update(await _claim_for(conn, delivery, missing, now))
+                        codes = await _issue(pools, delivery, customer_id, missing)
             except _Refused as refused:
                 claimed.refused[delivery.id] = refused.reason
+                continue
+            claimed.codes.setdefault(delivery.id, {}).update(
+                {name: code.number for name, code in codes.items()}
+            )
+            carried += [
+                {"delivery_id": delivery.id, "group_name": name, "promocode_id": code.id, "now": now}
+                for name, code in codes.items()
+            ]
+        await repository.add_carried_codes(conn, carried)
     return claimed
 
 
-async def _claim_for(conn: Conn, delivery: Delivery, names: Sequence[str], now: datetime) -> dict[str, str]:
-    contact = (
-        CustomerInput(email=delivery.recipient)
-        if delivery.channel == "email"
-        else CustomerInput(phone=delivery.recipient)
-    )
-    try:
-        customer_id = await customers.find_or_add(conn, delivery.partner_id, contact)
-    except errors.TesseraError as error:
-        raise _Refused(f"the recipient cannot be made a contact: {error.text}") from None
+async def _contacts(conn: Conn, deliveries: Sequence[Delivery]) -> dict[tuple[int, str, str], int]:
+    """Each recipient's contact (created when new): by email for email, by phone for SMS."""
+    wanted: dict[tuple[int, str], set[str]] = {}
+    for delivery in deliveries:
+        wanted.setdefault((delivery.partner_id, delivery.channel), set()).add(delivery.recipient)
+    found = {}
+    for (partner_id, channel), recipients in wanted.items():
+        kind = IdentifierKind.EMAIL if channel == "email" else IdentifierKind.PHONE
+        ids = await customers.find_or_add_many(conn, partner_id, kind, sorted(recipients))
+        found.update({(partner_id, channel, recipient): ids[recipient] for recipient in recipients})
+    return found
+
+
+class _Pools:
+    """The batch's groups by partner and name, each read once (or why it gives no code)."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self._groups: dict[tuple[int, str], GroupRow | errors.TesseraError] = {}
+
+    async def group(self, partner_id: int, name: str) -> GroupRow:
+        found = self._groups.get((partner_id, name))
+        if found is None:
+            try:
+                found = await promocodes.group_row_named(self.conn, partner_id, name)
+            except errors.PromocodeGroupNotFound as missing:
+                found = missing
+            self._groups[partner_id, name] = found
+        if isinstance(found, errors.TesseraError):
+            raise found
+        return found
+
+
+async def _issue(
+    pools: _Pools, delivery: Delivery, customer_id: int, names: Sequence[str]
+) -> dict[str, CodeRow]:
     codes = {}
     for name in names:
         try:
-            code, _ = await promocodes.issue_to_customer(conn, delivery.partner_id, customer_id, name)
+            group = await pools.group(delivery.partner_id, name)
+            codes[name], _ = await promocodes.issue_from(pools.conn, group, customer_id)
         except REFUSALS as error:
             raise _Refused(refusal(name, error)) from None
-        await repository.add_carried_code(conn, delivery.id, name, code.id, now)
-        codes[name] = code.number
     return codes
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -114,12 +114,10 @@ async def carried_codes(conn: Conn, delivery_ids: Sequence[int]) -> list[Carried
     return [CarriedCode(int(row[0]), row[1], row[2], int(row[3]), as_datetime(row[4])) for row in rows]
 
 
-async def add_carried_code(
-    conn: Conn, delivery_id: int, group_name: str, promocode_id: int, now: datetime
-) -> None:
-    await conn.execute(
-        _ADD_CARRIED, delivery_id=delivery_id, group_name=group_name, promocode_id=promocode_id, now=now
-    )
+async def add_carried_codes(conn: Conn, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Ties claimed codes to their deliveries: rows of delivery_id, group_name, promocode_id, now."""
+    if rows:
+        await conn.executemany(_ADD_CARRIED, rows)
 
 
 async def mark_returned(conn: Conn, delivery_id: int, code_ids: Sequence[int], now: datetime) -> None:

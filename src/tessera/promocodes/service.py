@@ -102,16 +102,17 @@ async def issue(conn: Conn, partner_id: int, ref: CustomerRef, group_name: str) 
     group, customer_id = found
     if customer_id is None:
         raise errors.CustomerNotFound()
-    return await _issue_from(conn, group, customer_id)
+    return await issue_from(conn, group, customer_id)
 
 
 async def issue_to_customer(
     conn: Conn, partner_id: int, customer_id: int, group_name: str
 ) -> tuple[CodeRow, GroupRow]:
-    return await _issue_from(conn, await group_row_named(conn, partner_id, group_name), customer_id)
+    return await issue_from(conn, await group_row_named(conn, partner_id, group_name), customer_id)
 
 
-async def _issue_from(conn: Conn, group: GroupRow, customer_id: int) -> tuple[CodeRow, GroupRow]:
+async def issue_from(conn: Conn, group: GroupRow, customer_id: int) -> tuple[CodeRow, GroupRow]:
+    """The group's next free code, issued to the customer: what every issue comes down to."""
     if not group.enabled:
         raise errors.PromocodeGroupDisabled()
     code = await repository.claim_next_available(conn, group.partner_id, group.id, customer_id, utcnow())
