@@ -13,6 +13,7 @@ import re
 import subprocess
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from delivery_kit import (
     make_due,
 )
 from tessera.app import create_app
+from tessera.clock import utcnow
 from tessera.config import Settings
 from tessera.customers import service as customers
 from tessera.customers.identifiers import IdentifierKind
@@ -199,10 +201,36 @@ async def test_a_message_needing_two_groups_gets_both_codes_or_neither(
     sent, failed = await api.statuses([first, second])
     assert [code["code"] for code in sent["promocodes"]] == ["P-1", "S-1"]
     assert failed["statusDescription"] == "promo-code group 'Scarce': no free codes left"
-    # Bob's Plenty code was claimed before Scarce refused: it went back with the refusal.
+    # Refused before anything was written for him: no Plenty code, not even a contact.
     assert failed["promocodes"] == []
     assert (await states(database))["P-2"] == (1, None)
-    assert await codes_of(loyalty, "bob@example.com") == []
+    unknown = await loyalty.call("promocodes/list-for-user", email="bob@example.com")
+    assert unknown["status_code"] == -4000
+    assert await find_problems(database) == []
+
+
+async def test_a_code_claimed_before_another_group_fails_after_all_goes_back_at_once(
+    api: Api, loyalty: Loyalty, database: Database, delivering: Settings, mailbox: Mailbox
+) -> None:
+    """Scarce's one code counts as free but has expired: its claim fails after Plenty's succeeded."""
+    await upload(loyalty, "Plenty", ["P-1", "P-2"])
+    await upload(loyalty, "Scarce", ["S-1"])
+    async with database.transaction() as session:
+        await session.execute(
+            update(Promocode).where(Promocode.number == "S-1").values(expires_at=utcnow() - timedelta(days=1))
+        )
+    message_id = await api.email_message(
+        "<p>Your code: <b>$!promocodes.issue('Plenty')</b> and $!promocodes.issue('Scarce')</p>"
+    )
+    (request_id,) = await api.smartsend(message_id, [("ann@example.com", {})])
+
+    await drain(database, Worker(database, delivering))
+
+    assert mailbox.mails == []
+    (failed,) = await api.statuses([request_id])
+    assert failed["statusDescription"] == "promo-code group 'Scarce': no free codes left"
+    assert (await states(database))["P-1"] == (1, None)  # its claim undone with the refusal
+    assert await carried(database) == []
     assert await find_problems(database) == []
 
 
@@ -284,6 +312,39 @@ async def test_a_code_someone_used_is_not_given_back_when_its_delivery_fails(
     assert status["status"] == "failed"
     assert status["promocodes"] == [{"group": "Spring sale", "code": "SPRING-1", "returned": False}]
     assert (await states(database))["SPRING-1"][0] == 3
+    assert await find_problems(database) == []
+
+
+async def test_a_multi_use_code_someone_activated_is_not_given_back_when_its_delivery_fails(
+    api: Api, loyalty: Loyalty, database: Database, delivering: Settings, mailbox: Mailbox
+) -> None:
+    """A multi-use code's activation is a row of its own (no activated_at): it counts as a use."""
+    body = await loyalty.call(
+        "promocodes/numbers/add",
+        files={"file": ("codes.txt", b"CLUB-1\n", "text/plain")},
+        name="Club",
+        type="2",
+        apply_items_once="0",
+    )
+    assert body["status"] == "ok", body
+    message_id = await api.email_message("<p>Your code: <b>$!promocodes.issue('Club')</b></p>")
+    (request_id,) = await api.smartsend(message_id, [("ann@example.com", {})])
+    mailbox.reject_first = 1
+    worker = Worker(database, delivering.model_copy(update={"delivery_max_attempts": 2}))
+    await worker.run_once()  # claimed and refused once: queued for a retry
+    activated = await loyalty.call(
+        "promocodes/activate", email="ann@example.com", group_name="Club", number="CLUB-1"
+    )
+    assert activated["status"] == "ok", activated
+    mailbox.reject_first = 2
+
+    await make_due(database)
+    await drain(database, worker)
+
+    (status,) = await api.statuses([request_id])
+    assert status["status"] == "failed"
+    assert status["promocodes"] == [{"group": "Club", "code": "CLUB-1", "returned": False}]
+    assert (await states(database))["CLUB-1"][0] == 2
     assert await find_problems(database) == []
 
 

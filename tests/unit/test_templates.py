@@ -331,6 +331,54 @@ def test_a_group_name_that_is_not_a_quoted_literal_is_refused_when_saved(source:
     assert refused.value.line == 1
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "## $!promocodes.issue('Spring sale')",
+        "#* a note\n $!promocodes.issue('Spring sale') *#",
+        "#[[ $!promocodes.issue('Spring sale') ]]#",
+    ],
+)
+def test_a_call_velocity_would_not_render_is_refused_it_would_still_take_a_code(source: str) -> None:
+    with pytest.raises(templates.TemplateRefused) as refused:
+        templates.check(source)
+
+    assert refused.value.reason == templates.ISSUE_NOT_RENDERED
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "\\$!promocodes.issue('Spring sale')",  # escaped: rendered as text
+        "$!data.promocodes.issue('Spring sale')",  # the data's, not the tool
+        "Copy promocodes.issue('Spring sale') here",  # text naming it
+        "#set($tool = $promocodes)$tool.issue($data.get('g'))",  # the tool under another name
+        "$!promocodes.issue('Spring\\sale')",  # airspeed would unescape the name it asks for
+        '$!promocodes.issue("Spring #if(true)sale#end")',  # or interpret it
+    ],
+)
+def test_the_tool_is_named_only_by_the_literal_call(source: str) -> None:
+    with pytest.raises(templates.TemplateRefused) as refused:
+        templates.check(source)
+
+    assert refused.value.reason == templates.ISSUE_NEEDS_NAME
+
+
+def test_a_group_name_is_one_to_128_printable_characters_and_ten_groups_at_most() -> None:
+    for name in ("", "x" * 129, "tab\there"):
+        with pytest.raises(templates.TemplateRefused, match="1 to 128 printable characters"):
+            templates.check(f"$!promocodes.issue('{name}')")
+    ten = "".join(f"$!promocodes.issue('G{n}')" for n in range(10))
+    templates.check(ten + "$!promocodes.issue('G0')")
+    with pytest.raises(templates.TemplateRefused, match="at most 10 promo-code groups"):
+        templates.check(ten + "$!promocodes.issue('G10')")
+
+
+def test_plain_words_and_a_rendered_tool_show_nothing_of_it() -> None:
+    templates.check("Use our promocodes today")
+    assert templates.render("[$!promocodes]", {}, {}) == "[]"
+
+
 def test_the_data_cannot_stand_in_for_the_code_tool() -> None:
     """A payload key named "promocodes" is $data's, never the tool: the render shows the claim."""
     rendered = templates.render(

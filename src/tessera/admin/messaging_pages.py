@@ -182,6 +182,18 @@ async def render_preview(
     return {"rendered": rendered, "problems": problems}
 
 
+#: The groups a preview looks up at most: those of an email's three templates.
+MAX_PREVIEW_GROUPS = 3 * templates.MAX_GROUPS
+
+
+def _can_be_saved(source: str) -> bool:
+    try:
+        templates.check(source)
+    except templates.TemplateRefused:
+        return False
+    return True
+
+
 @router.post("/admin/messages/preview")
 async def preview(page: Page = Depends(signed_in_page)) -> Response:
     """What the editor shows as it is typed: the CSRF token comes in a header (see admin.js)."""
@@ -195,10 +207,11 @@ async def preview(page: Page = Depends(signed_in_page)) -> Response:
     except (ValueError, AttributeError):
         return JSONResponse({"error": "Send {templates: {...}, sample: '...'}"}, status_code=400)
     codes = None
-    if groups := templates.promocode_groups(*sources.values()):
-        # What a send would claim, only read: a preview issues nothing.
+    # The groups of the templates that can be saved (``check`` bounds how many each names): what
+    # a send would claim, only read. A preview issues nothing.
+    if groups := templates.promocode_groups(*filter(_can_be_saved, sources.values())):
         async with page.database.read() as conn:
-            codes = await sample_codes(conn, page.partner_id, groups)
+            codes = await sample_codes(conn, page.partner_id, groups[:MAX_PREVIEW_GROUPS])
     return JSONResponse(await render_preview(sources, sample, codes))
 
 

@@ -11,15 +11,17 @@ one short transaction per batch:
   per delivery, so a retry or a render after a crash shows the same code, and two workers never
   give one recipient two codes;
 - a delivery whose group is unknown, disabled or out of codes is refused with the reason and
-  fails alone; one that needs two groups and gets only one keeps neither;
+  fails alone, before anything is written for it; one that needs two groups and gets only one
+  keeps neither;
 - a batch is one transaction, never the whole send: a smartsend of any size holds the pool only
   as long as one batch takes.
 
-A delivery that fails for good gives its codes back (``give_back``): nobody saw them.
+A delivery that fails for good gives its codes back (``return_unsent``), unless one was used.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +33,7 @@ from tessera.customers.identifiers import IdentifierKind
 from tessera.db import Database
 from tessera.messaging import repository
 from tessera.messaging.models import Delivery
-from tessera.promocodes import repository as promocodes_repository
+from tessera.promocodes import rules
 from tessera.promocodes import service as promocodes
 from tessera.promocodes.models import CodeRow, GroupRow
 from tessera.sql import Conn
@@ -73,21 +75,31 @@ async def claim(
         ]
         if not lacking:
             return claimed
-        # The batch's contacts and groups are looked up once each, not once per delivery.
-        contacts = await _contacts(conn, [delivery for delivery, _ in lacking])
-        pools = _Pools(conn)
+        # First, without writing anything, which deliveries the groups can serve: each group is
+        # read once and its free codes counted as far as the batch needs. One refused here leaves
+        # no trace, not even a contact.
+        stock = _Stock(conn)
+        await stock.count([(delivery.partner_id, missing) for delivery, missing in lacking])
+        served = []
+        for delivery, missing in lacking:
+            reason = stock.take(delivery.partner_id, missing)
+            if reason is None:
+                served.append((delivery, missing))
+            else:
+                claimed.refused[delivery.id] = reason
+        contacts = await _contacts(conn, [delivery for delivery, _ in served])
         now = utcnow()
         carried: list[dict[str, object]] = []
-        for delivery, missing in lacking:
+        for delivery, missing in served:
             customer_id = contacts[delivery.partner_id, delivery.channel, delivery.recipient]
             try:
                 if len(missing) == 1:
-                    codes = await _issue(pools, delivery, customer_id, missing)
+                    codes = await _issue(stock, delivery, customer_id, missing)
                 else:
-                    # All of its codes or none: a code claimed before another group refused
-                    # would be burnt, its delivery never sent.
+                    # All of its codes or none: a code claimed before another group ran out
+                    # (another issuer took the last ones meanwhile) would be burnt.
                     async with conn.savepoint():
-                        codes = await _issue(pools, delivery, customer_id, missing)
+                        codes = await _issue(stock, delivery, customer_id, missing)
             except _Refused as refused:
                 claimed.refused[delivery.id] = refused.reason
                 continue
@@ -99,6 +111,10 @@ async def claim(
                 for name, code in codes.items()
             ]
         await repository.add_carried_codes(conn, carried)
+        # Once per group and batch, after its claims: a crossing fires its event once, and no
+        # group row is locked while the batch's other claims run.
+        for group in stock.drawn():
+            await promocodes.check_low_stock(conn, group)
     return claimed
 
 
@@ -115,34 +131,58 @@ async def _contacts(conn: Conn, deliveries: Sequence[Delivery]) -> dict[tuple[in
     return found
 
 
-class _Pools:
-    """The batch's groups by partner and name, each read once (or why it gives no code)."""
+class _Stock:
+    """The batch's groups, by partner and name, each read once, with the free codes each has
+    left for the batch (counted no further than the batch needs), or why it gives none."""
 
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
-        self._groups: dict[tuple[int, str], GroupRow | errors.TesseraError] = {}
+        self._groups: dict[tuple[int, str], GroupRow] = {}
+        self._left: dict[tuple[int, str], int] = {}
+        self._refusals: dict[tuple[int, str], str] = {}
+        self._drawn: set[tuple[int, str]] = set()
 
-    async def group(self, partner_id: int, name: str) -> GroupRow:
-        found = self._groups.get((partner_id, name))
-        if found is None:
+    async def count(self, needs: Sequence[tuple[int, Sequence[str]]]) -> None:
+        wanted = Counter((partner_id, name) for partner_id, names in needs for name in names)
+        for (partner_id, name), needed in sorted(wanted.items()):
             try:
-                found = await promocodes.group_row_named(self.conn, partner_id, name)
-            except errors.PromocodeGroupNotFound as missing:
-                found = missing
-            self._groups[partner_id, name] = found
-        if isinstance(found, errors.TesseraError):
-            raise found
-        return found
+                group = await promocodes.group_row_named(self.conn, partner_id, name)
+                rules.check_can_issue(group_enabled=group.enabled)
+            except REFUSALS as error:
+                self._refusals[partner_id, name] = refusal(name, error)
+                continue
+            self._groups[partner_id, name] = group
+            self._left[partner_id, name] = await promocodes.free_codes_up_to(self.conn, group, needed)
+
+    def take(self, partner_id: int, names: Sequence[str]) -> str | None:
+        """Sets aside one code of each group for a delivery; or why it cannot have them all."""
+        for name in names:
+            if (partner_id, name) in self._refusals:
+                return self._refusals[partner_id, name]
+            if not self._left[partner_id, name]:
+                return refusal(name, errors.NoFreePromocodes())
+        for name in names:
+            self._left[partner_id, name] -= 1
+        return None
+
+    def group(self, partner_id: int, name: str) -> GroupRow:
+        self._drawn.add((partner_id, name))
+        return self._groups[partner_id, name]
+
+    def drawn(self) -> list[GroupRow]:
+        """The groups codes were claimed from, in a fixed order (the low-stock checks lock rows)."""
+        return [self._groups[key] for key in sorted(self._drawn)]
 
 
 async def _issue(
-    pools: _Pools, delivery: Delivery, customer_id: int, names: Sequence[str]
+    stock: _Stock, delivery: Delivery, customer_id: int, names: Sequence[str]
 ) -> dict[str, CodeRow]:
     codes = {}
     for name in names:
         try:
-            group = await pools.group(delivery.partner_id, name)
-            codes[name], _ = await promocodes.issue_from(pools.conn, group, customer_id)
+            codes[name] = await promocodes.claim_from(
+                stock.conn, stock.group(delivery.partner_id, name), customer_id
+            )
         except REFUSALS as error:
             raise _Refused(refusal(name, error)) from None
     return codes
@@ -169,7 +209,7 @@ class _Refused(Exception):
         self.reason = reason
 
 
-async def give_back(conn: Conn, delivery_id: int, now: datetime) -> list[int]:
+async def return_unsent(conn: Conn, delivery_id: int, now: datetime) -> list[int]:
     """A delivery failed for good: its codes return to their pools, unless somebody activated or
     applied one after all (a send that failed late may have reached its recipient). Answers the
     ids of the codes returned."""
@@ -178,6 +218,6 @@ async def give_back(conn: Conn, delivery_id: int, now: datetime) -> list[int]:
         for code in await repository.carried_codes(conn, [delivery_id])
         if code.returned_at is None
     ]
-    returned = await promocodes_repository.return_unsent(conn, carried)
+    returned = await promocodes.return_unsent(conn, carried)
     await repository.mark_returned(conn, delivery_id, returned, now)
     return returned

@@ -18,8 +18,8 @@ String methods on its strings (``velocity_tools.py``, SPEC §10).
 ``$!promocodes.issue('<group>')`` puts a code of the group in a delivery (SPEC §10, "Codes in
 campaigns"). A render only shows codes: the worker claims them before it renders, from the group
 names the message's templates name (``promocode_groups``), and hands them in. So the group is a
-quoted name in the template, never a value computed at render time: ``check`` refuses any other
-``promocodes.issue``.
+quoted name in the template, never a value computed at render time, and every call is rendered:
+``check`` refuses any other use of ``$promocodes``, and calls in comments or unparsed blocks.
 
 A render is also bounded, so that one partner's template cannot hold a worker or the admin's
 preview: at most ``MAX_LOOP_ITERATIONS`` ``#foreach`` iterations in all (``[1..1000000000]`` is a
@@ -28,6 +28,7 @@ lazy range, and nested loops multiply) and ``MAX_OUTPUT_CHARS`` characters writt
 
 from __future__ import annotations
 
+import bisect
 import contextvars
 import functools
 import io
@@ -55,16 +56,55 @@ def _forbidden(source: str) -> re.Match[str] | None:
     return None
 
 
-#: A code handed out at send time: ``$!promocodes.issue('Spring sale')`` (or in double quotes).
-_ISSUE_CALL = re.compile(r"""\bpromocodes\.issue\(\s*(?:'([^'\n]*)'|"([^"\n$]*)")\s*\)""")
-_ANY_ISSUE = re.compile(r"\bpromocodes\s*\.\s*issue\b")
-ISSUE_NEEDS_NAME = "promocodes.issue takes the group's name in quotes: $!promocodes.issue('Spring sale')"
+#: A code handed out at send time: ``$!promocodes.issue('Spring sale')`` (or ``${...}``, or the name
+#: in double quotes). The name holds none of ``\ # $``: airspeed unescapes or interprets them when
+#: it renders, so the code claimed and the code asked for would be for different names.
+_ISSUE_CALL = re.compile(r"""(?<!\\)\$!?\{?promocodes\.issue\(\s*(?:'([^'\\#$\n]*)'|"([^"\\#$\n]*)")\s*\)""")
+#: Every way a template can name the code tool: each must be the start of an ``_ISSUE_CALL``.
+_REFERENCE = re.compile(r"\$!?\{?promocodes\b|\bpromocodes\s*\.\s*issue\b")
+#: What Velocity never renders: line and block comments, unparsed blocks.
+_NOT_RENDERED = re.compile(r"##[^\n]*|#\*.*?\*#|#\[\[.*?\]\]#", re.DOTALL)
+ISSUE_NEEDS_NAME = (
+    "promocodes.issue is written $!promocodes.issue('Spring sale'): the group's name in quotes,"
+    " without \\, # or $"
+)
+ISSUE_NOT_RENDERED = (
+    "promocodes.issue takes a code from its group for every message, so it may not stand in a"
+    " comment or an unparsed block"
+)
+#: Groups one template may take codes from, and the longest name a group has.
+MAX_GROUPS = 10
+MAX_GROUP_NAME = 128
+
+
+def _issue_calls(source: str) -> tuple[set[str], tuple[int, str] | None]:
+    """The groups a template's ``$!promocodes.issue`` calls name, and its first misuse of the
+    tool (the offset and why), if any."""
+    hidden = [match.span() for match in _NOT_RENDERED.finditer(source)]
+    calls = list(_ISSUE_CALL.finditer(source))
+    starts = [call.start() for call in calls]
+    names: set[str] = set()
+    for reference in _REFERENCE.finditer(source):
+        at = reference.start()
+        index = bisect.bisect_right(starts, at) - 1
+        if index < 0 or at >= calls[index].end():
+            return names, (at, ISSUE_NEEDS_NAME)
+        call = calls[index]
+        if any(start <= call.start() < end for start, end in hidden):
+            return names, (at, ISSUE_NOT_RENDERED)
+        name = call.group(1) if call.group(1) is not None else call.group(2)
+        if not 0 < len(name) <= MAX_GROUP_NAME or not name.isprintable():
+            return names, (at, f"a promo-code group's name is 1 to {MAX_GROUP_NAME} printable characters")
+        names.add(name)
+        if len(names) > MAX_GROUPS:
+            return names, (at, f"a template may take codes from at most {MAX_GROUPS} promo-code groups")
+    return names, None
 
 
 def promocode_groups(*sources: str | None) -> tuple[str, ...]:
-    """The promo-code groups the templates take a code from, each once, in name order."""
-    calls = (call for source in sources if source for call in _ISSUE_CALL.findall(source))
-    return tuple(sorted({single or double for single, double in calls}))
+    """The promo-code groups checked templates take a code from, each once, in name order. A
+    group named anywhere in the message is claimed for every delivery, under ``#if`` or not."""
+    return tuple(sorted({name for source in sources if source for name in _issue_calls(source)[0]}))
 
 
 class TemplateRefused(ValueError):
@@ -187,11 +227,10 @@ def check(source: str) -> None:
     if found is not None:
         line = source.count("\n", 0, found.start()) + 1
         raise TemplateRefused(f"templates may not contain {found.group()!r}", line=line)
-    literal = {match.start() for match in _ISSUE_CALL.finditer(source)}
-    for call in _ANY_ISSUE.finditer(source):
-        if call.start() not in literal:
-            line = source.count("\n", 0, call.start()) + 1
-            raise TemplateRefused(ISSUE_NEEDS_NAME, line=line)
+    _, misuse = _issue_calls(source)
+    if misuse is not None:
+        at, reason = misuse
+        raise TemplateRefused(reason, line=source.count("\n", 0, at) + 1)
     _compile(source)
 
 
@@ -212,6 +251,9 @@ class PromocodeTool:
 
     def __init__(self, codes: Mapping[str, str]) -> None:
         self._codes = codes
+
+    def __str__(self) -> str:
+        return ""
 
     def issue(self, group: Any) -> Any:
         code = self._codes.get(str(group))

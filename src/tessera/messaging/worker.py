@@ -162,11 +162,10 @@ class Worker:
         attempts = {d.id: d.attempts for d in claimed}
         channels = {d.id: d.channel for d in claimed}
         # Promo codes first ($!promocodes.issue): claimed for the whole batch in one transaction.
-        groups = {
-            d.id: promocode_groups(*templates_of(m))
-            for d in claimed
-            if (m := messages.get(d.message_id)) is not None
+        groups_of = {
+            m_id: promocode_groups(*templates_of(m)) for m_id, m in messages.items() if m is not None
         }
+        groups = {d.id: groups_of[d.message_id] for d in claimed if d.message_id in groups_of}
         codes = await delivery_codes.claim(self.database, claimed, groups)
         renderable = [
             (d, m)
@@ -229,7 +228,7 @@ class Worker:
                     session, delivery_id, attempts, status=DeliveryStatus.FAILED, reason=error, now=now
                 )
                 if recorded:
-                    await delivery_codes.give_back(await on_session(session), delivery_id, now)
+                    await delivery_codes.return_unsent(await on_session(session), delivery_id, now)
             else:
                 outcome = "retry"
                 now = await repository.database_now(session)

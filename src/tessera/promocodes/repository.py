@@ -87,27 +87,41 @@ _APPLY = (
 )
 _APPLY_MULTI_USE = Statement(_APPLY)
 _APPLY_SINGLE_USE = Statement(f"{_APPLY} AND state <> {APPLIED}")
-_CLAIM_SQL = (
-    f"UPDATE promocodes SET state = {ISSUED}, customer_id = :customer_id, receipt_date = :now"
-    " WHERE id = (SELECT id FROM promocodes"
-    f"            WHERE {{group}} AND state = {AVAILABLE}"
-    "              AND (expires_at IS NULL OR expires_at > :now)"
-    "            ORDER BY {order} LIMIT 1{lock})"
-    f" AND partner_id = :partner_id AND state = {AVAILABLE}"
-    f" RETURNING {_CODE_COLUMNS}"
-)
-#: The first free code of a group, in id order, on PostgreSQL. Written as ``group_id = :group_id
-#: ORDER BY id``, the planner may walk the primary key in id order and filter, expecting a free
-#: code at once; but issued codes are exactly the lowest ids, so every issue walked past all of
-#: them (2.5 ms and 2,000 buffers per claim after 3,000 issues, growing). Asked in the free-code
-#: index's own order, (group_id, id), with group_id as a range it cannot fold into a constant,
-#: only that index gives the order without a sort.
-_FIRST_FREE_PG = {"group": "group_id BETWEEN :group_id AND :group_id", "order": "group_id, id"}
+
+
+def _first_free(column: str, group_id: str, dialect: str, alias: str = "promocodes") -> str:
+    """The first free, unexpired code of a group in id order: the code an issue takes (``CLAIM``)
+    and the one the admin's preview shows (``_GROUP_WITH_NEXT_AVAILABLE``).
+
+    On PostgreSQL, written as ``group_id = :group_id ORDER BY id``, the planner may walk the
+    primary key in id order and filter, expecting a free code at once; but issued codes are
+    exactly the lowest ids, so every issue walked past all of them (2.5 ms and 2,000 buffers per
+    claim after 3,000 issues, growing). Asked in the free-code index's own order, (group_id, id),
+    with group_id a range it cannot fold into a constant, only that index gives the order without
+    a sort.
+    """
+    a = alias
+    if dialect == "postgresql":
+        group, order = f"{a}.group_id BETWEEN {group_id} AND {group_id}", f"{a}.group_id, {a}.id"
+    else:
+        group, order = f"{a}.group_id = {group_id}", f"{a}.id"
+    return (
+        f"SELECT {a}.{column} FROM promocodes {a} WHERE {group} AND {a}.state = {AVAILABLE}"
+        f" AND ({a}.expires_at IS NULL OR {a}.expires_at > :now) ORDER BY {order} LIMIT 1"
+    )
+
+
+def _claim(dialect: str, lock: str) -> str:
+    return (
+        f"UPDATE promocodes SET state = {ISSUED}, customer_id = :customer_id, receipt_date = :now"
+        f" WHERE id = ({_first_free('id', ':group_id', dialect, 'free')}{lock})"
+        f" AND partner_id = :partner_id AND state = {AVAILABLE}"
+        f" RETURNING {_CODE_COLUMNS}"
+    )
+
+
 #: Public for the test that checks its plan after an import.
-CLAIM = Statement(
-    _CLAIM_SQL.format(group="group_id = :group_id", order="id", lock=""),
-    postgresql=_CLAIM_SQL.format(**_FIRST_FREE_PG, lock=" FOR UPDATE SKIP LOCKED"),
-)
+CLAIM = Statement(_claim("sqlite", ""), postgresql=_claim("postgresql", " FOR UPDATE SKIP LOCKED"))
 _ACTIVATE_SINGLE_USE_SQL = (
     "UPDATE promocodes SET activated_at = :now, customer_id = :customer_id,"
     " receipt_date = coalesce(receipt_date, :now),"
@@ -140,6 +154,8 @@ _RETURN_UNSENT_SQL = (
     f"UPDATE promocodes SET state = {AVAILABLE}, customer_id = NULL, receipt_date = NULL"
     " WHERE id IN (:ids)"
     f" AND state = {ISSUED} AND activated_at IS NULL AND applied_times = 0"
+    # A multi-use code's activations are rows of their own; it never gets an activated_at.
+    " AND NOT EXISTS (SELECT 1 FROM promocode_activations a WHERE a.promocode_id = promocodes.id)"
     " RETURNING id"
 )
 _RETURN_UNSENT = Statement(
@@ -152,20 +168,18 @@ _COUNT_AVAILABLE_UP_TO = Statement(
     "SELECT count(*) FROM (SELECT id FROM promocodes"
     f" WHERE group_id = :group_id AND state = {AVAILABLE} LIMIT :limit) AS free"
 )
-#: The group by name and the number ``CLAIM`` would hand out next from it, read, not claimed: the
-#: same free-code index scan (``state = 1`` a literal, in id order, expired codes skipped).
-_GROUP_WITH_NEXT_AVAILABLE_SQL = (
-    f"SELECT {_G}, (SELECT p.number FROM promocodes p"
-    f" WHERE {{group}} AND p.state = {AVAILABLE} AND (p.expires_at IS NULL OR p.expires_at > :now)"
-    " ORDER BY {order} LIMIT 1)"
-    " FROM promocode_groups g WHERE g.partner_id = :partner_id AND g.name = :name"
-)
+
+
+def _group_with_next_available(dialect: str) -> str:
+    return (
+        f"SELECT {_G}, ({_first_free('number', 'g.id', dialect, 'p')})"
+        " FROM promocode_groups g WHERE g.partner_id = :partner_id AND g.name = :name"
+    )
+
+
+#: The group by name and the number ``CLAIM`` would hand out next from it, read, not claimed.
 _GROUP_WITH_NEXT_AVAILABLE = Statement(
-    _GROUP_WITH_NEXT_AVAILABLE_SQL.format(group="p.group_id = g.id", order="p.id"),
-    # As CLAIM reads it (_FIRST_FREE_PG).
-    postgresql=_GROUP_WITH_NEXT_AVAILABLE_SQL.format(
-        group="p.group_id BETWEEN g.id AND g.id", order="p.group_id, p.id"
-    ),
+    _group_with_next_available("sqlite"), postgresql=_group_with_next_available("postgresql")
 )
 _RAISE_LOW_STOCK_LEVEL = Statement(
     "UPDATE promocode_groups SET low_stock_level = :level WHERE id = :group_id AND low_stock_level < :level"
@@ -282,8 +296,9 @@ async def give_back(session: AsyncSession, code_id: int) -> None:
 async def return_unsent(conn: Conn, code_ids: Sequence[int]) -> list[int]:
     """Codes issued to a message that was never delivered go back to the pool, 2 → 1 (``CodeState``).
 
-    Only while nobody can have seen them: still issued, never activated or applied. Answers the
-    ids that went back.
+    Only while nobody used them: still issued, never activated (single- or multi-use) or applied;
+    a send that failed late may have reached its recipient after all. Answers the ids that went
+    back.
     """
     if not code_ids:
         return []

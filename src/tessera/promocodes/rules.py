@@ -77,6 +77,12 @@ def check_can_activate(
         raise errors.PromocodeExpired()
 
 
+def check_can_issue(*, group_enabled: bool) -> None:
+    """Any group may issue its free codes, while it is enabled."""
+    if not group_enabled:
+        raise errors.PromocodeGroupDisabled()
+
+
 def is_used_up(*, single_use: bool, state: int) -> bool:
     """A single-use code applied to a purchase is used up; a multi-use code never is."""
     return single_use and state == CodeState.APPLIED

@@ -112,14 +112,30 @@ async def issue_to_customer(
 
 
 async def issue_from(conn: Conn, group: GroupRow, customer_id: int) -> tuple[CodeRow, GroupRow]:
-    """The group's next free code, issued to the customer: what every issue comes down to."""
-    if not group.enabled:
-        raise errors.PromocodeGroupDisabled()
+    """The group's next free code, issued to the customer, and the low-stock check after it."""
+    code = await claim_from(conn, group, customer_id)
+    await check_low_stock(conn, group)
+    return code, group
+
+
+async def claim_from(conn: Conn, group: GroupRow, customer_id: int) -> CodeRow:
+    """The group's next free code, issued to the customer: what every issue comes down to. The
+    low-stock check is the caller's, once it has issued what it will (``issue_from``: each time)."""
+    rules.check_can_issue(group_enabled=group.enabled)
     code = await repository.claim_next_available(conn, group.partner_id, group.id, customer_id, utcnow())
     if code is None:
         raise errors.NoFreePromocodes()
-    await check_low_stock(conn, group)
-    return code, group
+    return code
+
+
+async def free_codes_up_to(conn: Conn, group: GroupRow, limit: int) -> int:
+    """How many codes the group can still issue, counted no further than ``limit``."""
+    return await repository.count_available_up_to(conn, group.id, limit)
+
+
+async def return_unsent(conn: Conn, code_ids: Sequence[int]) -> list[int]:
+    """Codes a message carried that never reached anyone go back to the pool (``CodeState``)."""
+    return await repository.return_unsent(conn, code_ids)
 
 
 async def next_to_issue(conn: Conn, partner_id: int, group_name: str) -> str:
@@ -130,8 +146,7 @@ async def next_to_issue(conn: Conn, partner_id: int, group_name: str) -> str:
     if found is None:
         raise errors.PromocodeGroupNotFound()
     group, number = found
-    if not group.enabled:
-        raise errors.PromocodeGroupDisabled()
+    rules.check_can_issue(group_enabled=group.enabled)
     if number is None:
         raise errors.NoFreePromocodes()
     return number
