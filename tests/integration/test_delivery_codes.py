@@ -43,7 +43,8 @@ from tessera.db import Database
 from tessera.messaging import delivery_codes
 from tessera.messaging.models import Delivery, DeliveryCode, Event
 from tessera.messaging.worker import Worker
-from tessera.promocodes.models import Promocode
+from tessera.promocodes import service as promocodes
+from tessera.promocodes.models import CodeRow, Promocode
 from tessera.reconcile import find_problems
 from tessera.tenancy import service as tenancy
 
@@ -529,3 +530,44 @@ async def test_a_batchs_contacts_are_found_or_created_together_each_once(
     async with database.reading() as session:
         count = await session.scalar(select(func.count()).select_from(Customer))
     assert count == 3
+
+
+async def test_one_recipient_named_twice_gets_a_code_for_each_message(
+    api: Api, loyalty: Loyalty, database: Database, delivering: Settings, mailbox: Mailbox
+) -> None:
+    await upload(loyalty, "Spring sale", ["SPRING-1", "SPRING-2", "SPRING-3"])
+    message_id = await api.email_message("<p>Your code: <b>$!promocodes.issue('Spring sale')</b></p>")
+    await api.smartsend(message_id, [("ann@example.com", {}), ("ann@example.com", {})])
+
+    await drain(database, Worker(database, delivering))
+
+    codes = sorted(code_in(mail.html) for mail in mailbox.mails)
+    assert codes == ["SPRING-1", "SPRING-2"]
+    assert sorted(await codes_of(loyalty, "ann@example.com")) == codes
+
+
+async def test_batches_claiming_side_by_side_never_take_one_code_twice(
+    loyalty: Loyalty, database: Database, department: tenancy.NewDepartment
+) -> None:
+    """Four batches of 50 at once on a group of 120: every code goes once, and 80 ask in vain."""
+    await upload(loyalty, "Race", [f"R-{n:03d}" for n in range(120)])
+    async with database.write() as conn:
+        emails = [f"buyer{n:03d}@example.com" for n in range(200)]
+        ids = await customers.find_or_add_many(conn, department.partner_id, IdentifierKind.EMAIL, emails)
+        group = await promocodes.group_row_named(conn, department.partner_id, "Race")
+    batches = [[ids[email] for email in emails[n : n + 50]] for n in range(0, 200, 50)]
+
+    async def claim(customer_ids: list[int]) -> list[CodeRow | None]:
+        async with database.write() as conn:
+            return await promocodes.claim_many_from(conn, group, customer_ids)
+
+    results = await asyncio.gather(*(claim(batch) for batch in batches))
+
+    taken = [code for result in results for code in result if code is not None]
+    assert len(taken) == len({code.id for code in taken}) == 120
+    assert sum(code is None for result in results for code in result) == 80
+    for batch, result in zip(batches, results, strict=True):
+        assert all(code.customer_id == customer for customer, code in zip(batch, result, strict=True) if code)
+    held = await states(database)
+    assert sorted(holder for state, holder in held.values()) == sorted(code.customer_id for code in taken)
+    assert await find_problems(database) == []

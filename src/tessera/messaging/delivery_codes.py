@@ -64,9 +64,11 @@ async def claim(
     async with database.write() as conn:
         held = await repository.held_deliveries(conn, {d.id: d.attempts for d in wanted})
         claimed.lost = {delivery.id for delivery in wanted} - held
-        for code in await repository.carried_codes(conn, sorted(held)):
-            if code.returned_at is None:
-                claimed.codes.setdefault(code.delivery_id, {})[code.group_name] = code.number
+        for carried_code in await repository.carried_codes(conn, sorted(held)):
+            if carried_code.returned_at is None:
+                claimed.codes.setdefault(carried_code.delivery_id, {})[carried_code.group_name] = (
+                    carried_code.number
+                )
         lacking = [
             (delivery, missing)
             for delivery in wanted
@@ -88,33 +90,43 @@ async def claim(
             else:
                 claimed.refused[delivery.id] = reason
         contacts = await _contacts(conn, [delivery for delivery, _ in served])
+        # One statement per group for the whole batch, each delivery in its turn.
+        needing: dict[tuple[int, str], list[Delivery]] = {}
+        for delivery, missing in served:
+            for name in missing:
+                needing.setdefault((delivery.partner_id, name), []).append(delivery)
+        taken: dict[int, dict[str, CodeRow]] = {}
+        for (partner_id, name), group_deliveries in sorted(needing.items()):
+            customer_ids = [contacts[partner_id, d.channel, d.recipient] for d in group_deliveries]
+            issued = await promocodes.claim_many_from(conn, stock.group(partner_id, name), customer_ids)
+            for delivery, issued_code in zip(group_deliveries, issued, strict=True):
+                if issued_code is not None:
+                    taken.setdefault(delivery.id, {})[name] = issued_code
         now = utcnow()
         carried: list[dict[str, object]] = []
+        unsent: list[int] = []
         for delivery, missing in served:
-            customer_id = contacts[delivery.partner_id, delivery.channel, delivery.recipient]
-            try:
-                if len(missing) == 1:
-                    codes = await _issue(stock, delivery, customer_id, missing)
-                else:
-                    # All of its codes or none: a code claimed before another group ran out
-                    # (another issuer took the last ones meanwhile) would be burnt.
-                    async with conn.savepoint():
-                        codes = await _issue(stock, delivery, customer_id, missing)
-            except _Refused as refused:
-                claimed.refused[delivery.id] = refused.reason
+            got = taken.get(delivery.id, {})
+            short = [name for name in missing if name not in got]
+            if short:
+                # Fewer free than counted (expired codes, another issuer): all of its codes or
+                # none, so those it did get go straight back.
+                claimed.refused[delivery.id] = refusal(short[0], errors.NoFreePromocodes())
+                unsent += [code.id for code in got.values()]
                 continue
             claimed.codes.setdefault(delivery.id, {}).update(
-                {name: code.number for name, code in codes.items()}
+                {name: code.number for name, code in got.items()}
             )
             carried += [
                 {"delivery_id": delivery.id, "group_name": name, "promocode_id": code.id, "now": now}
-                for name, code in codes.items()
+                for name, code in got.items()
             ]
+        await promocodes.return_unsent(conn, unsent)
         await repository.add_carried_codes(conn, carried)
         # Once per group and batch, after its claims: a crossing fires its event once, and no
         # group row is locked while the batch's other claims run.
-        for group in stock.drawn():
-            await promocodes.check_low_stock(conn, group)
+        for key in sorted(needing):
+            await promocodes.check_low_stock(conn, stock.group(*key))
     return claimed
 
 
@@ -140,7 +152,6 @@ class _Stock:
         self._groups: dict[tuple[int, str], GroupRow] = {}
         self._left: dict[tuple[int, str], int] = {}
         self._refusals: dict[tuple[int, str], str] = {}
-        self._drawn: set[tuple[int, str]] = set()
 
     async def count(self, needs: Sequence[tuple[int, Sequence[str]]]) -> None:
         wanted = Counter((partner_id, name) for partner_id, names in needs for name in names)
@@ -166,26 +177,7 @@ class _Stock:
         return None
 
     def group(self, partner_id: int, name: str) -> GroupRow:
-        self._drawn.add((partner_id, name))
         return self._groups[partner_id, name]
-
-    def drawn(self) -> list[GroupRow]:
-        """The groups codes were claimed from, in a fixed order (the low-stock checks lock rows)."""
-        return [self._groups[key] for key in sorted(self._drawn)]
-
-
-async def _issue(
-    stock: _Stock, delivery: Delivery, customer_id: int, names: Sequence[str]
-) -> dict[str, CodeRow]:
-    codes = {}
-    for name in names:
-        try:
-            codes[name] = await promocodes.claim_from(
-                stock.conn, stock.group(delivery.partner_id, name), customer_id
-            )
-        except REFUSALS as error:
-            raise _Refused(refusal(name, error)) from None
-    return codes
 
 
 _REASONS: dict[type[errors.TesseraError], str] = {
@@ -201,12 +193,6 @@ def refusal(group_name: str, error: errors.TesseraError) -> str:
     """Why a delivery cannot take a code from the group (one of ``REFUSALS``), as its status
     reason says it; the admin's message preview says the same."""
     return f"promo-code group {group_name!r}: {_REASONS[type(error)]}"
-
-
-class _Refused(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 async def return_unsent(conn: Conn, delivery_id: int, now: datetime) -> list[int]:

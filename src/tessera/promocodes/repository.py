@@ -89,9 +89,10 @@ _APPLY_MULTI_USE = Statement(_APPLY)
 _APPLY_SINGLE_USE = Statement(f"{_APPLY} AND state <> {APPLIED}")
 
 
-def _first_free(column: str, group_id: str, dialect: str, alias: str = "promocodes") -> str:
-    """The first free, unexpired code of a group in id order: the code an issue takes (``CLAIM``)
-    and the one the admin's preview shows (``_GROUP_WITH_NEXT_AVAILABLE``).
+def _first_free(column: str, group_id: str, dialect: str, alias: str = "promocodes", limit: str = "1") -> str:
+    """The first free, unexpired code of a group in id order (or the first ``limit``): the code an
+    issue takes (``CLAIM``, ``CLAIM_MANY``) and the one the admin's preview shows
+    (``_GROUP_WITH_NEXT_AVAILABLE``).
 
     On PostgreSQL, written as ``group_id = :group_id ORDER BY id``, the planner may walk the
     primary key in id order and filter, expecting a free code at once; but issued codes are
@@ -107,7 +108,7 @@ def _first_free(column: str, group_id: str, dialect: str, alias: str = "promocod
         group, order = f"{a}.group_id = {group_id}", f"{a}.id"
     return (
         f"SELECT {a}.{column} FROM promocodes {a} WHERE {group} AND {a}.state = {AVAILABLE}"
-        f" AND ({a}.expires_at IS NULL OR {a}.expires_at > :now) ORDER BY {order} LIMIT 1"
+        f" AND ({a}.expires_at IS NULL OR {a}.expires_at > :now) ORDER BY {order} LIMIT {limit}"
     )
 
 
@@ -122,6 +123,37 @@ def _claim(dialect: str, lock: str) -> str:
 
 #: Public for the test that checks its plan after an import.
 CLAIM = Statement(_claim("sqlite", ""), postgresql=_claim("postgresql", " FOR UPDATE SKIP LOCKED"))
+
+
+def _claim_many(dialect: str) -> str:
+    """``CLAIM`` for a list of customers (a JSON array of ids) in one statement: the group's first
+    free codes in id order, the n-th to the n-th customer. Fewer come back when fewer are free."""
+    if dialect == "postgresql":
+        wanted = (
+            "SELECT CAST(value AS BIGINT) AS customer_id, position"
+            " FROM jsonb_array_elements_text(:customer_ids::jsonb) WITH ORDINALITY AS w(value, position)"
+        )
+        lock = " FOR UPDATE SKIP LOCKED"
+    else:
+        wanted = "SELECT value AS customer_id, key + 1 AS position FROM json_each(:customer_ids)"
+        lock = ""
+    free = _first_free("id", ":group_id", dialect, "free", limit=":count")
+    # RETURNING names only the updated table (SQLite allows no more): each code says its customer.
+    return (
+        f"WITH wanted AS ({wanted}),"
+        # Chosen once (MATERIALIZED): as a join's inner side run again per row, the LIMIT would
+        # reach past the codes this statement already took (see messaging's claim_deliveries).
+        " picked AS MATERIALIZED (SELECT id, row_number() OVER (ORDER BY id) AS position"
+        f" FROM ({free}{lock}) AS free)"
+        f" UPDATE promocodes SET state = {ISSUED}, customer_id = wanted.customer_id, receipt_date = :now"
+        " FROM picked JOIN wanted ON wanted.position = picked.position"
+        f" WHERE promocodes.id = picked.id AND promocodes.partner_id = :partner_id"
+        f" AND promocodes.state = {AVAILABLE}"
+        f" RETURNING {_prefixed(_CODE_COLUMNS, 'promocodes')}"
+    )
+
+
+CLAIM_MANY = Statement(_claim_many("sqlite"), postgresql=_claim_many("postgresql"))
 _ACTIVATE_SINGLE_USE_SQL = (
     "UPDATE promocodes SET activated_at = :now, customer_id = :customer_id,"
     " receipt_date = coalesce(receipt_date, :now),"
@@ -341,6 +373,31 @@ async def group_with_next_available(
     if row is None:
         return None
     return group_row(row), row[GROUP_WIDTH]
+
+
+async def claim_many_available(
+    conn: Conn, partner_id: int, group_id: int, customer_ids: Sequence[int], now: datetime
+) -> list[CodeRow | None]:
+    """``claim_next_available`` for each of these customers in turn, in one statement: the
+    codes, in the customers' order; None for those left without one (the group ran short)."""
+    if not customer_ids:
+        return []
+    rows = await conn.fetchall(
+        CLAIM_MANY,
+        group_id=group_id,
+        partner_id=partner_id,
+        customer_ids=list(customer_ids),
+        count=len(customer_ids),
+        now=now,
+    )
+    by_customer: dict[int, list[CodeRow]] = {}
+    for code in sorted((code_row(row) for row in rows), key=lambda code: code.id, reverse=True):
+        by_customer.setdefault(code.customer_id or 0, []).append(code)
+    # A customer named twice (one recipient, two deliveries) takes two codes, in id order.
+    return [
+        by_customer[customer_id].pop() if by_customer.get(customer_id) else None
+        for customer_id in customer_ids
+    ]
 
 
 async def activate_single_use(

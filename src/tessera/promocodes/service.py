@@ -128,6 +128,13 @@ async def claim_from(conn: Conn, group: GroupRow, customer_id: int) -> CodeRow:
     return code
 
 
+async def claim_many_from(conn: Conn, group: GroupRow, customer_ids: Sequence[int]) -> list[CodeRow | None]:
+    """``claim_from`` for each of these customers, in one statement (a batch of messages): the
+    codes in the customers' order, None for those the group ran short of."""
+    rules.check_can_issue(group_enabled=group.enabled)
+    return await repository.claim_many_available(conn, group.partner_id, group.id, customer_ids, utcnow())
+
+
 async def free_codes_up_to(conn: Conn, group: GroupRow, limit: int) -> int:
     """How many codes the group can still issue, counted no further than ``limit``."""
     return await repository.count_available_up_to(conn, group.id, limit)
