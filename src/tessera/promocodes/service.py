@@ -112,25 +112,19 @@ async def issue_to_customer(
 
 
 async def issue_from(conn: Conn, group: GroupRow, customer_id: int) -> tuple[CodeRow, GroupRow]:
-    """The group's next free code, issued to the customer, and the low-stock check after it."""
-    code = await claim_from(conn, group, customer_id)
-    await check_low_stock(conn, group)
-    return code, group
-
-
-async def claim_from(conn: Conn, group: GroupRow, customer_id: int) -> CodeRow:
-    """The group's next free code, issued to the customer: what every issue comes down to. The
-    low-stock check is the caller's, once it has issued what it will (``issue_from``: each time)."""
+    """The group's next free code, issued to the customer: what every issue comes down to."""
     rules.check_can_issue(group_enabled=group.enabled)
     code = await repository.claim_next_available(conn, group.partner_id, group.id, customer_id, utcnow())
     if code is None:
         raise errors.NoFreePromocodes()
-    return code
+    await check_low_stock(conn, group)
+    return code, group
 
 
 async def claim_many_from(conn: Conn, group: GroupRow, customer_ids: Sequence[int]) -> list[CodeRow | None]:
-    """``claim_from`` for each of these customers, in one statement (a batch of messages): the
-    codes in the customers' order, None for those the group ran short of."""
+    """``issue_from`` for each of these customers, in one statement (a batch of messages): the
+    codes in the customers' order, None for those the group ran short of. The low-stock check is
+    the caller's, once per batch (``check_low_stock``)."""
     rules.check_can_issue(group_enabled=group.enabled)
     return await repository.claim_many_available(conn, group.partner_id, group.id, customer_ids, utcnow())
 
