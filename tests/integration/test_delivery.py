@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select, update
+
 from delivery_kit import (
     TESSERA,
     Api,
@@ -36,8 +38,6 @@ from delivery_kit import (
     drain,
     make_due,
 )
-from sqlalchemy import select, update
-
 from tessera import metrics
 from tessera.app import create_app
 from tessera.clock import utcnow
