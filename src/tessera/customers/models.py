@@ -13,14 +13,18 @@ from tessera.db import Base, BigId
 class Customer(Base):
     """A retailer's customer (SailPlay's user, eSputnik's contact).
 
-    Each identifier is unique within the partner; NULLs never collide on either database.
+    Each identifier is unique within the partner; NULLs never collide on either database. The
+    unique keys lead with the identifier, not the partner: a look-up by email can then use only
+    the email key, whereas keys led by ``partner_id`` all match ``partner_id = ?``, and on stale
+    statistics PostgreSQL picked the phone key for an email look-up and read every customer of
+    the partner (migration 0010).
     """
 
     __tablename__ = "customers"
     __table_args__ = (
-        UniqueConstraint("partner_id", "phone"),
-        UniqueConstraint("partner_id", "email"),
-        UniqueConstraint("partner_id", "origin_user_id"),
+        UniqueConstraint("phone", "partner_id"),
+        UniqueConstraint("email", "partner_id"),
+        UniqueConstraint("origin_user_id", "partner_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

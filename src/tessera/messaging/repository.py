@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, or_, select, text, tuple_, update
+from sqlalchemy import Table, Update, and_, bindparam, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.clock import utcnow
@@ -227,6 +227,26 @@ def _due(model: type[Delivery] | type[WorkflowRun], status: DeliveryStatus | Run
     )
 
 
+def claim_deliveries_statement(
+    channels: Sequence[str], now: datetime, lease: timedelta, limit: int
+) -> Update:
+    """``claim_deliveries``' statement, without what it returns (also for tests of its plan)."""
+    due = (
+        select(Delivery.id)
+        .where(_due(Delivery, DeliveryStatus.QUEUED, now), Delivery.channel.in_(channels))
+        .order_by(Delivery.available_at, Delivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    return (
+        update(Delivery)
+        .where(Delivery.id.in_(select(due.c.id)))
+        .values(locked_until=now + lease, attempts=Delivery.attempts + 1)
+    )
+
+
 async def claim_deliveries(
     session: AsyncSession, channels: Sequence[str], now: datetime, lease: timedelta, limit: int
 ) -> Sequence[Delivery]:
@@ -240,20 +260,14 @@ async def claim_deliveries(
     run the subquery again for each outer row (a nested loop, when statistics are stale), and a
     row this very UPDATE already leased then fails the locking re-check, so LIMIT reaches past
     it: one claim took all 1,000 due deliveries instead of a batch of 100.
+
+    The UPDATE names its rows by id alone. The CTE's ``FOR UPDATE`` re-checked and locked each
+    one, so a status condition here would add no guard, but it would let the planner scan the
+    partial due index (it implies ``status = 'queued'``) and join every due row against the
+    batch: 0.7 s a claim with 10,000 due on statistics from before a smartsend.
     """
-    due = (
-        select(Delivery.id)
-        .where(_due(Delivery, DeliveryStatus.QUEUED, now), Delivery.channel.in_(channels))
-        .order_by(Delivery.available_at, Delivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("due")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
     result = await session.scalars(
-        update(Delivery)
-        .where(Delivery.id.in_(select(due.c.id)), Delivery.status == DeliveryStatus.QUEUED)
-        .values(locked_until=now + lease, attempts=Delivery.attempts + 1)
+        claim_deliveries_statement(channels, now, lease, limit)
         .returning(Delivery)
         .execution_options(synchronize_session=False)
     )
@@ -354,7 +368,8 @@ async def database_now(session: AsyncSession) -> datetime:
 
 async def claim_runs(session: AsyncSession, now: datetime, lease: timedelta, limit: int) -> dict[int, int]:
     """Leases up to ``limit`` due runs; answers each run's id with the claim serial this claim set,
-    which the worker's hold on the run is checked against (``hold_runs``, ``advance_run``)."""
+    which the worker's hold on the run is checked against (``hold_runs``, ``advance_run``).
+    Written as ``claim_deliveries`` is, for the same reasons."""
     due = (
         select(WorkflowRun.id)
         .where(_due(WorkflowRun, RunStatus.ACTIVE, now))
@@ -366,7 +381,7 @@ async def claim_runs(session: AsyncSession, now: datetime, lease: timedelta, lim
     )
     result = await session.execute(
         update(WorkflowRun)
-        .where(WorkflowRun.id.in_(select(due.c.id)), WorkflowRun.status == RunStatus.ACTIVE)
+        .where(WorkflowRun.id.in_(select(due.c.id)))
         .values(
             locked_until=now + lease,
             attempts=WorkflowRun.attempts + 1,
