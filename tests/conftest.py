@@ -86,7 +86,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 _EMPTY_POSTGRES = (
     "DO $$ BEGIN "
     + " ".join(f"DELETE FROM {table.name};" for table in reversed(Base.metadata.sorted_tables))
-    + " PERFORM setval(sequencename::regclass, 1, false) FROM pg_sequences WHERE schemaname = 'public';"
+    + " PERFORM setval(format('%I.%I', schemaname, sequencename)::regclass, 1, false)"
+    + " FROM pg_sequences WHERE schemaname = 'public';"
     + " END $$"
 )
 VACUUM_EVERY = 50
@@ -98,9 +99,11 @@ async def _empty_postgres(db: Database) -> None:
 
     DELETE, not TRUNCATE: a TRUNCATE of all the tables gives each table and index a new file and
     rewrites its catalog row, about a hundred per test. On a server without autovacuum (like the
-    one CI and this machine run) that took 90 to 300 ms a test, more as the catalog bloated; the
-    DELETE of the few rows a test leaves takes about a millisecond. The dead rows it leaves go in
-    a VACUUM every ``VACUUM_EVERY`` tests (a quarter of a second).
+    one this machine runs) that took 90 to 300 ms a test, more as the catalog bloated; the DELETE
+    takes about a millisecond after most tests (longer after the few that leave thousands of
+    rows). The dead rows it leaves go in a VACUUM every ``VACUUM_EVERY`` tests (a quarter of a
+    second). Unlike TRUNCATE it does not wait for a transaction an earlier test left open; every
+    fixture that starts a server or a worker stops it before the next test begins.
     """
     global _postgres_resets
     async with db.transaction() as session:

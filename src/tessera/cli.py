@@ -64,7 +64,9 @@ app.add_typer(promocodes_app, name="promocodes")
 app.add_typer(certificates_app, name="certificates")
 app.add_typer(admins_app, name="admins")
 
-console = Console(stderr=True)
+# Messages are lines a script may read: never wrapped at the terminal's width (a longer
+# `migrate` answer came out split in two on an 80-column stderr).
+console = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

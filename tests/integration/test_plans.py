@@ -37,7 +37,7 @@ async def test_a_batch_of_contacts_is_looked_up_on_the_email_key(
     database: Database, department: tenancy.NewDepartment
 ) -> None:
     """On statistics from an empty ``customers``, PostgreSQL ran the batch look-up by email on the
-    origin-user-id key with ``partner_id`` as its only condition, reading every customer of the
+    phone or origin-user-id key with ``partner_id`` as its only condition, reading every customer of the
     partner: 39 ms a batch of 200 in the smartsend-with-codes benchmark."""
     await analyze_while_empty(database, "customers")
     emails = [f"buyer{n:05d}@example.com" for n in range(3_000)]
@@ -82,10 +82,10 @@ async def test_a_delivery_claim_reads_one_batch_in_order_and_leases_it_by_key(
         explain = "EXPLAIN QUERY PLAN " if database.is_sqlite else "EXPLAIN "
         plan = "\n".join(str(row[-1]) for row in await session.execute(text(explain + sql)))
 
-    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
     if database.is_sqlite:
+        assert "TEMP B-TREE" not in plan, plan
         assert "ix_deliveries_due" in plan and "INTEGER PRIMARY KEY" in plan, plan
     else:
         picks, update = plan.split("CTE Scan on due")[0], plan.split("CTE Scan on due")[-1]
-        assert "ix_deliveries_due" in picks, plan
+        assert "ix_deliveries_due" in picks and "Sort" not in picks, plan
         assert "pk_deliveries" in update and "ix_deliveries_due" not in update, plan

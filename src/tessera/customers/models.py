@@ -16,8 +16,8 @@ class Customer(Base):
     Each identifier is unique within the partner; NULLs never collide on either database. The
     unique keys lead with the identifier, not the partner: a look-up by email can then use only
     the email key, whereas keys led by ``partner_id`` all match ``partner_id = ?``, and on stale
-    statistics PostgreSQL picked the phone key for an email look-up and read every customer of
-    the partner (migration 0010).
+    statistics PostgreSQL picked the phone or origin-user-id key for an email look-up and read
+    every customer of the partner (migration 0010).
     """
 
     __tablename__ = "customers"

@@ -93,8 +93,8 @@ class WorkflowRun(Base):
 
     __tablename__ = "workflow_runs"
     __table_args__ = (
-        # In the claim's order (available_at, id), so a claim reads one batch of the index
-        # and sorts nothing, whatever the statistics say (migration 0010).
+        # In the claim's order (available_at, id), so a claim reads the index in order and
+        # stops at its batch, sorting nothing, whatever the statistics say (migration 0010).
         Index(
             "ix_workflow_runs_due",
             "available_at",
@@ -133,8 +133,8 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("partner_id", "request_id"),
         UniqueConstraint("partner_id", "workflow_run_id", "step_index"),
-        # In the claim's order (available_at, id), so a claim reads one batch of the index
-        # and sorts nothing, whatever the statistics say (migration 0010).
+        # In the claim's order (available_at, id), so a claim reads the index in order and
+        # stops at its batch, sorting nothing, whatever the statistics say (migration 0010).
         Index(
             "ix_deliveries_due",
             "available_at",

@@ -7,10 +7,14 @@ Create Date: 2026-11-26 21:55:00.000000
 
 Both found by the smartsend-with-codes benchmark on PostgreSQL, where statistics lag bulk writes:
 - ``(partner_id, phone|email|origin_user_id)`` all match ``partner_id = ?``; with statistics from
-  when ``customers`` was empty, an email look-up ran on the phone key and read every customer of
-  the partner. Led by the identifier, each key serves only the look-up it is for.
+  when ``customers`` was empty, an email look-up ran on the phone (or origin-user-id) key and
+  read every customer of the partner. Led by the identifier, each key serves only the look-up it is for.
 - the due indexes held ``available_at`` alone, so a claim sorted every due row by
   ``(available_at, id)`` before taking its batch.
+
+On PostgreSQL this holds an exclusive lock on ``customers`` while its three unique keys are
+rebuilt, and blocks writes to ``deliveries`` and ``workflow_runs`` while their due indexes are:
+on a large database, apply it when the service is quiet.
 """
 
 from __future__ import annotations
