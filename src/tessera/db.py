@@ -168,6 +168,24 @@ class Database:
             yield sql.AsyncpgConn(connection, self._known)
 
     @contextlib.asynccontextmanager
+    async def write_one(self) -> AsyncIterator[sql.Conn]:
+        """A unit of work whose one write is a single guarded statement, after any reads (an
+        issue: the look-up, then the claim). On PostgreSQL it runs in autocommit: the statement is
+        atomic on its own, and the ``BEGIN`` and ``COMMIT`` round trips cost more server CPU than
+        the claim itself. Writes that must commit together go in ``conn.atomic()``. On SQLite,
+        where a round trip costs nothing, this is ``write``.
+        """
+        if self.is_sqlite:
+            async with self.write() as conn:
+                yield conn
+            return
+        pool = await self._asyncpg_pool()
+        async with pool.acquire() as connection:
+            conn = sql.AsyncpgConn(connection, self._known)
+            yield conn
+        conn.committed()
+
+    @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[sql.Conn]:
         """A write unit of work on the driver: commits when the block ends normally, rolls back on
         any error. On SQLite the block must not await real I/O (see the module docstring)."""

@@ -126,6 +126,12 @@ class Conn:
         raise NotImplementedError
 
     @contextlib.asynccontextmanager
+    async def atomic(self) -> AsyncIterator[None]:
+        """Writes that must commit together. Inside a unit of work they already do; a connection
+        in autocommit (``Database.write_one``) opens a transaction for the block."""
+        yield
+
+    @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """A nested unit of work: an error inside undoes only what the block did."""
         await self.execute(_SAVEPOINT)
@@ -251,6 +257,14 @@ class AsyncpgConn(Conn):
     async def executemany(self, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
         sql, names = statement.compiled("postgresql")
         await self._connection.executemany(sql, [[_json_text(row[name]) for name in names] for row in rows])
+
+    @contextlib.asynccontextmanager
+    async def atomic(self) -> AsyncIterator[None]:
+        if self._connection.is_in_transaction():
+            yield
+            return
+        async with self._connection.transaction():
+            yield
 
 
 async def on_session(session: AsyncSession) -> Conn:

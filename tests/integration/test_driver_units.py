@@ -42,3 +42,37 @@ async def test_a_failed_unit_of_work_writes_nothing(
             raise Boom()
     async with database.read() as conn:
         assert await conn.fetchval(customers._TAG_ID, partner_id=department.partner_id, name="Gone") is None
+
+
+async def test_write_one_commits_each_statement_on_postgresql_and_the_block_on_sqlite(
+    database: Database, department: tenancy.NewDepartment
+) -> None:
+    """``write_one`` saves PostgreSQL the BEGIN and COMMIT round trips: its statement commits on
+    its own, so a failure after it keeps it. On SQLite it is one unit of work, as ``write``."""
+    with pytest.raises(Boom):
+        async with database.write_one() as conn:
+            await customers.ensure_tags(conn, department.partner_id, ["Kept"], utcnow())
+            raise Boom()
+    async with database.read() as conn:
+        kept = await conn.fetchval(customers._TAG_ID, partner_id=department.partner_id, name="Kept")
+    assert (kept is None) == database.is_sqlite
+
+
+async def test_atomic_commits_its_writes_together_in_write_one(
+    database: Database, department: tenancy.NewDepartment
+) -> None:
+    with pytest.raises(Boom):
+        async with database.write_one() as conn, conn.atomic():
+            await customers.ensure_tags(conn, department.partner_id, ["First", "Second"], utcnow())
+            raise Boom()
+    async with database.read() as conn:
+        for name in ("First", "Second"):
+            assert await conn.fetchval(customers._TAG_ID, partner_id=department.partner_id, name=name) is None
+    # Inside a unit of work, atomic adds nothing: the unit's own rollback undoes the block.
+    with pytest.raises(Boom):
+        async with database.write() as conn:
+            async with conn.atomic():
+                await customers.ensure_tags(conn, department.partner_id, ["Third"], utcnow())
+            raise Boom()
+    async with database.read() as conn:
+        assert await conn.fetchval(customers._TAG_ID, partner_id=department.partner_id, name="Third") is None

@@ -49,7 +49,7 @@ async def activate(request: Request, params: Params, caller: Caller) -> Response
 async def issue(request: Request, params: Params, caller: Caller) -> Response:
     ref = ref_from(params)
     group_name = params.require("group_name")
-    async with database(request).write() as conn:
+    async with database(request).write_one() as conn:
         code, group = await service.issue(conn, caller.partner_id, ref, group_name)
     return ok(promocode=promocode_object(code, group, utcnow()))
 

@@ -167,21 +167,25 @@ async def check_low_stock(conn: Conn, group: GroupRow) -> None:
         return
     available = await repository.count_available_up_to(conn, group.id, max(thresholds) + 1)
     level, threshold = rules.low_stock_level(available, group.low_stock_warning, group.low_stock_alarm)
-    if level <= group.low_stock_level or not await repository.raise_low_stock_level(conn, group.id, level):
+    if level <= group.low_stock_level:
         return
-    await triggers.record_event(
-        conn,
-        group.partner_id,
-        LOW_STOCK_EVENT,
-        f"promocode-group-{group.id}",
-        {
-            "group": group.name,
-            "groupId": group.id,
-            "level": rules.LOW_STOCK_LEVELS[level],
-            "threshold": threshold,
-            "actualCount": available,
-        },
-    )
+    # The level and the event commit together, so a crossing is either recorded or seen again.
+    async with conn.atomic():
+        if not await repository.raise_low_stock_level(conn, group.id, level):
+            return
+        await triggers.record_event(
+            conn,
+            group.partner_id,
+            LOW_STOCK_EVENT,
+            f"promocode-group-{group.id}",
+            {
+                "group": group.name,
+                "groupId": group.id,
+                "level": rules.LOW_STOCK_LEVELS[level],
+                "threshold": threshold,
+                "actualCount": available,
+            },
+        )
 
 
 async def list_for_customer(
