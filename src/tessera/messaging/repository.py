@@ -227,19 +227,31 @@ def _due(model: type[Delivery] | type[WorkflowRun], status: DeliveryStatus | Run
     )
 
 
-def claim_deliveries_statement(
-    channels: Sequence[str], now: datetime, lease: timedelta, limit: int
-) -> Update:
-    """``claim_deliveries``' statement, without what it returns (also for tests of its plan)."""
-    due = (
-        select(Delivery.id)
-        .where(_due(Delivery, DeliveryStatus.QUEUED, now), Delivery.channel.in_(channels))
-        .order_by(Delivery.available_at, Delivery.id)
+def _due_batch(
+    model: type[Delivery] | type[WorkflowRun],
+    status: DeliveryStatus | RunStatus,
+    now: datetime,
+    limit: int,
+    *conditions: Any,
+) -> Any:
+    """The rows a claim leases (see ``claim_deliveries``): up to ``limit`` due rows in the due
+    index's order, locked, skipping those other workers hold; chosen once (``MATERIALIZED``)."""
+    return (
+        select(model.id)
+        .where(_due(model, status, now), *conditions)
+        .order_by(model.available_at, model.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
         .cte("due")
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
+
+
+def claim_deliveries_statement(
+    channels: Sequence[str], now: datetime, lease: timedelta, limit: int
+) -> Update:
+    """``claim_deliveries``' statement, without what it returns (also for tests of its plan)."""
+    due = _due_batch(Delivery, DeliveryStatus.QUEUED, now, limit, Delivery.channel.in_(channels))
     return (
         update(Delivery)
         .where(Delivery.id.in_(select(due.c.id)))
@@ -370,15 +382,7 @@ async def claim_runs(session: AsyncSession, now: datetime, lease: timedelta, lim
     """Leases up to ``limit`` due runs; answers each run's id with the claim serial this claim set,
     which the worker's hold on the run is checked against (``hold_runs``, ``advance_run``).
     Written as ``claim_deliveries`` is, for the same reasons."""
-    due = (
-        select(WorkflowRun.id)
-        .where(_due(WorkflowRun, RunStatus.ACTIVE, now))
-        .order_by(WorkflowRun.available_at, WorkflowRun.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("due")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
+    due = _due_batch(WorkflowRun, RunStatus.ACTIVE, now, limit)
     result = await session.execute(
         update(WorkflowRun)
         .where(WorkflowRun.id.in_(select(due.c.id)))
