@@ -94,6 +94,13 @@ VACUUM_EVERY = 50
 _postgres_resets = 0
 
 
+async def outside_a_transaction(db: Database, statement: str) -> None:
+    """Runs a statement PostgreSQL refuses inside a transaction block (VACUUM)."""
+    async with db.write_engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.execute(text(statement))
+
+
 async def _empty_postgres(db: Database) -> None:
     """The PostgreSQL test database as the migrations left it, before each test.
 
@@ -110,9 +117,7 @@ async def _empty_postgres(db: Database) -> None:
         await session.execute(text(_EMPTY_POSTGRES))
     _postgres_resets += 1
     if _postgres_resets % VACUUM_EVERY == 0:
-        async with db.write_engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.execute(text("VACUUM"))
+        await outside_a_transaction(db, "VACUUM")
 
 
 @pytest.fixture

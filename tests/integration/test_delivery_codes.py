@@ -12,7 +12,7 @@ import asyncio
 import re
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -281,6 +281,32 @@ async def test_a_delivery_that_fails_for_good_gives_its_code_back_to_the_pool(
     assert await find_problems(database) == []
 
 
+async def fail_for_good_around(
+    api: Api,
+    database: Database,
+    delivering: Settings,
+    mailbox: Mailbox,
+    group_name: str,
+    meanwhile: Callable[[], Awaitable[None]],
+) -> dict[str, Any]:
+    """Sends ann one message carrying a code of the group, refuses its first attempt, runs
+    ``meanwhile`` while the delivery waits for its retry, then refuses the last attempt too.
+    Answers the delivery's ``message/status`` result."""
+    message_id = await api.email_message(f"<p>Your code: <b>$!promocodes.issue('{group_name}')</b></p>")
+    (request_id,) = await api.smartsend(message_id, [("ann@example.com", {})])
+    mailbox.reject_first = 1
+    worker = Worker(database, delivering.model_copy(update={"delivery_max_attempts": 2}))
+    await worker.run_once()  # claimed and refused once: queued for a retry
+    await meanwhile()
+    mailbox.reject_first = 2
+
+    await make_due(database)
+    await drain(database, worker)
+
+    (status,) = await api.statuses([request_id])
+    return status
+
+
 async def test_a_code_someone_used_is_not_given_back_when_its_delivery_fails(
     api: Api, loyalty: Loyalty, database: Database, delivering: Settings, mailbox: Mailbox
 ) -> None:
@@ -290,26 +316,20 @@ async def test_a_code_someone_used_is_not_given_back_when_its_delivery_fails(
         "promocodes/groups/edit", group_id=group["id"], discount_type="percent", discount_value="10"
     )
     assert edited["status"] == "ok", edited
-    message_id = await api.email_message("<p>Your code: <b>$!promocodes.issue('Spring sale')</b></p>")
-    (request_id,) = await api.smartsend(message_id, [("ann@example.com", {})])
-    mailbox.reject_first = 1
-    worker = Worker(database, delivering.model_copy(update={"delivery_max_attempts": 2}))
-    await worker.run_once()  # claimed and refused once: queued for a retry
-    body = await loyalty.call(
-        "purchases/new",
-        email="ann@example.com",
-        order_num="A-1",
-        cart='{"1": {"sku": "TEA", "price": 10}}',
-        promocodes='["SPRING-1"]',
-    )
-    assert body["status"] == "ok", body
-    assert (await states(database))["SPRING-1"][0] == 3, body
-    mailbox.reject_first = 2
 
-    await make_due(database)
-    await drain(database, worker)
+    async def buy_with_the_code() -> None:
+        body = await loyalty.call(
+            "purchases/new",
+            email="ann@example.com",
+            order_num="A-1",
+            cart='{"1": {"sku": "TEA", "price": 10}}',
+            promocodes='["SPRING-1"]',
+        )
+        assert body["status"] == "ok", body
+        assert (await states(database))["SPRING-1"][0] == 3, body
 
-    (status,) = await api.statuses([request_id])
+    status = await fail_for_good_around(api, database, delivering, mailbox, "Spring sale", buy_with_the_code)
+
     assert status["status"] == "failed"
     assert status["promocodes"] == [{"group": "Spring sale", "code": "SPRING-1", "returned": False}]
     assert (await states(database))["SPRING-1"][0] == 3
@@ -328,21 +348,15 @@ async def test_a_multi_use_code_someone_activated_is_not_given_back_when_its_del
         apply_items_once="0",
     )
     assert body["status"] == "ok", body
-    message_id = await api.email_message("<p>Your code: <b>$!promocodes.issue('Club')</b></p>")
-    (request_id,) = await api.smartsend(message_id, [("ann@example.com", {})])
-    mailbox.reject_first = 1
-    worker = Worker(database, delivering.model_copy(update={"delivery_max_attempts": 2}))
-    await worker.run_once()  # claimed and refused once: queued for a retry
-    activated = await loyalty.call(
-        "promocodes/activate", email="ann@example.com", group_name="Club", number="CLUB-1"
-    )
-    assert activated["status"] == "ok", activated
-    mailbox.reject_first = 2
 
-    await make_due(database)
-    await drain(database, worker)
+    async def activate_the_code() -> None:
+        activated = await loyalty.call(
+            "promocodes/activate", email="ann@example.com", group_name="Club", number="CLUB-1"
+        )
+        assert activated["status"] == "ok", activated
 
-    (status,) = await api.statuses([request_id])
+    status = await fail_for_good_around(api, database, delivering, mailbox, "Club", activate_the_code)
+
     assert status["status"] == "failed"
     assert status["promocodes"] == [{"group": "Club", "code": "CLUB-1", "returned": False}]
     assert (await states(database))["CLUB-1"][0] == 2

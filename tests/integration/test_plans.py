@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
+from conftest import outside_a_transaction
 from delivery_kit import Api
 from tessera.clock import utcnow
 from tessera.customers import repository as customer_repository
@@ -28,9 +29,7 @@ async def analyze_while_empty(database: Database, table: str) -> None:
         async with database.transaction() as session:
             await session.execute(text(f"ANALYZE {table}"))
         return
-    async with database.write_engine.connect() as connection:
-        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await autocommit.execute(text(f"VACUUM ANALYZE {table}"))
+    await outside_a_transaction(database, f"VACUUM ANALYZE {table}")
 
 
 async def test_a_batch_of_contacts_is_looked_up_on_the_email_key(
