@@ -20,6 +20,7 @@ from sqlalchemy import select, text, update
 from conftest import LoyaltyClient
 from tessera.clock import utcnow
 from tessera.config import Settings
+from tessera.customers.models import Tag
 from tessera.db import Database
 from tessera.messaging import repository, templates
 from tessera.messaging.leases import Claim
@@ -33,6 +34,7 @@ ANNA = "anna@example.com"
 BORIS = "boris@example.com"
 ANNA_PHONE = "79001111111"
 APPLIED_SUMMER = "Applied promo code Summer"
+SUMMER_1 = "SUMMER-1"
 NO_FREE = {"status": "error", "status_code": -4105, "message": "No free promocodes in group"}
 ALREADY_ACTIVATED = {"status": "error", "status_code": -4104, "message": "Promocode already activated"}
 
@@ -135,6 +137,12 @@ async def customer(loyalty: LoyaltyClient, **identifiers: str) -> int:
     assert body["status"] == "ok", body
     customer_id: int = body["id"]
     return customer_id
+
+
+async def tag_rows(database: Database) -> list[str]:
+    """Every tag the partners have, whoever carries it."""
+    async with database.reading() as session:
+        return list(await session.scalars(select(Tag.name).order_by(Tag.id)))
 
 
 async def tag_names(loyalty: LoyaltyClient, **identifier: str) -> list[str]:
@@ -333,6 +341,47 @@ class TestTagTriggers:
         assert again == ALREADY_ACTIVATED
         assert (other_code["status"], by_boris["status"]) == ("ok", "ok")
         assert [r.customer_id for r in await runs(database)] == [anna, boris]
+
+    async def test_activation_starts_every_enabled_workflow_of_its_tag_for_each_new_customer(
+        self, api: Api, loyalty: LoyaltyClient, database: Database
+    ) -> None:
+        await upload(loyalty, "Summer", "SUMMER-1", "SUMMER-2", type="2")
+        first = await api.workflow({"tag": APPLIED_SUMMER}, {"type": "wait", "seconds": 1})
+        second = await api.workflow({"tag": APPLIED_SUMMER}, {"type": "wait", "seconds": 2})
+        await api.workflow({"tag": APPLIED_SUMMER}, {"type": "wait", "seconds": 1}, enabled=False)
+        await api.workflow({"tag": "Applied promo code Winter"}, {"type": "wait", "seconds": 1})
+        anna = await customer(loyalty, email=ANNA)
+        boris = await customer(loyalty, email=BORIS)
+
+        # Anna's is the group's first activation (its tag is new); Boris's finds the tag known.
+        for email, number in ((ANNA, "SUMMER-1"), (BORIS, "SUMMER-2")):
+            body = await loyalty.call("promocodes/activate", email=email, group_name="Summer", number=number)
+            assert body["status"] == "ok", body
+
+        assert sorted((r.workflow_id, r.customer_id, r.data["tag"]) for r in await runs(database)) == sorted(
+            (workflow, who, APPLIED_SUMMER) for workflow in (first, second) for who in (anna, boris)
+        )
+
+    async def test_a_refused_first_activation_leaves_no_tag_behind(
+        self, api: Api, loyalty: LoyaltyClient, database: Database
+    ) -> None:
+        await upload(loyalty, "Summer", SUMMER_1, type="2")
+        await api.workflow({"tag": APPLIED_SUMMER}, {"type": "wait", "seconds": 1})
+        await customer(loyalty, email=ANNA)
+        boris = await customer(loyalty, email=BORIS)
+        issued = await loyalty.call("promocodes/issue", email=BORIS, group_name="Summer")
+        assert issued["status"] == "ok", issued
+
+        code = {"group_name": "Summer", "number": SUMMER_1}
+        refused = await loyalty.call("promocodes/activate", email=ANNA, **code)
+        tags_after_refusal = await tag_rows(database)
+        accepted = await loyalty.call("promocodes/activate", email=BORIS, **code)
+
+        assert refused == ALREADY_ACTIVATED
+        assert tags_after_refusal == []
+        assert accepted["status"] == "ok", accepted
+        assert await tag_rows(database) == [APPLIED_SUMMER]
+        assert [r.customer_id for r in await runs(database)] == [boris]
 
     async def test_activation_in_another_group_does_not_start_it(
         self, api: Api, loyalty: LoyaltyClient, database: Database

@@ -130,10 +130,38 @@ _TAG_ID = Statement("SELECT id FROM tags WHERE partner_id = :partner_id AND name
 _ADD_TAG = Statement(
     "INSERT INTO tags (partner_id, name, created_at) VALUES (:partner_id, :name, :now) ON CONFLICT DO NOTHING"
 )
+
+
+def tag_customers_sql(customers: str, dialect: str) -> str:
+    """Gives tag ``:tag_id`` to each ``customer_id`` of ``customers`` (a FROM item) who lacks it;
+    the unique key settles concurrent adds. Returns the ids of the customers who got it.
+
+    A FROM item rather than one id, so that a statement that decides who gets the tag can give it
+    in the same statement (see ``promocodes.repository``'s activation).
+    """
+    if dialect == "postgresql":
+        partner, tag = "CAST(:partner_id AS BIGINT)", "CAST(:tag_id AS BIGINT)"
+        now = "CAST(:now AS TIMESTAMP)"
+    else:
+        partner, tag, now = ":partner_id", ":tag_id", ":now"
+    # WHERE true: SQLite would read the ON of ON CONFLICT as the FROM item's join condition.
+    return (
+        "INSERT INTO customer_tags (partner_id, customer_id, tag_id, added_at)"
+        f" SELECT {partner}, c.customer_id, {tag}, {now} FROM {customers} AS c WHERE true"
+        " ON CONFLICT DO NOTHING RETURNING customer_id"
+    )
+
+
 _ADD_CUSTOMER_TAG = Statement(
-    "INSERT INTO customer_tags (partner_id, customer_id, tag_id, added_at)"
-    " VALUES (:partner_id, :customer_id, :tag_id, :now) ON CONFLICT DO NOTHING"
+    tag_customers_sql("(SELECT :customer_id AS customer_id)", "sqlite"),
+    postgresql=tag_customers_sql("(SELECT CAST(:customer_id AS BIGINT) AS customer_id)", "postgresql"),
 )
+
+
+def known_tag_id(conn: Conn, partner_id: int, name: str) -> int | None:
+    """The tag's id when a committed unit of work of this process has already read it."""
+    found = conn.known.get(("tag", partner_id, name))
+    return int(found) if found is not None else None
 
 
 async def ensure_tags(conn: Conn, partner_id: int, names: Sequence[str], now: datetime) -> dict[str, int]:
@@ -145,7 +173,7 @@ async def ensure_tags(conn: Conn, partner_id: int, names: Sequence[str], now: da
     """
     found: dict[str, int] = {}
     for name in names:
-        tag_id = conn.known.get(("tag", partner_id, name))
+        tag_id = known_tag_id(conn, partner_id, name)
         if tag_id is None:
             tag_id = await conn.fetchval(_TAG_ID, partner_id=partner_id, name=name)
             if tag_id is None:
@@ -158,10 +186,10 @@ async def ensure_tags(conn: Conn, partner_id: int, names: Sequence[str], now: da
 
 async def add_customer_tag(conn: Conn, partner_id: int, customer_id: int, tag_id: int, now: datetime) -> bool:
     """True when the customer did not have the tag yet; the unique key settles concurrent adds."""
-    added = await conn.execute(
+    added = await conn.fetchval(
         _ADD_CUSTOMER_TAG, partner_id=partner_id, customer_id=customer_id, tag_id=tag_id, now=now
     )
-    return added > 0
+    return added is not None
 
 
 async def customer_tags(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -193,6 +194,23 @@ async def add_tags(
             added.append(name)
     await triggers.tags_added(conn, partner_id, customer_id, added)
     return added
+
+
+@contextlib.asynccontextmanager
+async def tagging(conn: Conn, partner_id: int, name: str, now: datetime) -> AsyncIterator[int]:
+    """The id of tag ``name`` for a write that gives it, in the block.
+
+    A tag this process has not seen yet may have to be created: then the block runs in one
+    transaction with the creation (``conn.atomic()``), so a write that fails leaves no tag behind.
+    Once the id is known, the block adds nothing, and a single statement in it can run in
+    autocommit (``Database.write_one``).
+    """
+    tag_id = repository.known_tag_id(conn, partner_id, name)
+    if tag_id is not None:
+        yield tag_id
+        return
+    async with conn.atomic():
+        yield (await repository.ensure_tags(conn, partner_id, [name], now))[name]
 
 
 async def list_tags(

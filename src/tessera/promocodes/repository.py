@@ -7,6 +7,7 @@ from typing import Any, cast
 from sqlalchemy import Table, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tessera.customers import repository as customers_repository
 from tessera.customers.models import Customer
 from tessera.promocodes.models import (
     CodeRow,
@@ -17,6 +18,7 @@ from tessera.promocodes.models import (
     PromocodeGroup,
 )
 from tessera.sql import Conn, Statement, as_datetime, as_decimal, as_json
+from tessera.triggers import repository as triggers_repository
 
 CODES = cast(Table, Promocode.__table__)
 GROUPS = cast(Table, PromocodeGroup.__table__)
@@ -159,22 +161,26 @@ _ACTIVATE_SINGLE_USE_SQL = (
     " receipt_date = coalesce(receipt_date, :now),"
     f" state = CASE WHEN state = {AVAILABLE} THEN {ISSUED} ELSE state END"
     " WHERE id = :code_id AND activated_at IS NULL AND (customer_id IS NULL OR customer_id = :customer_id)"
-    " RETURNING state"
+    " RETURNING state, customer_id"
 )
 _RECORD_ACTIVATION_SQL = (
     "INSERT INTO promocode_activations (partner_id, promocode_id, customer_id, department_id, activated_at)"
     " VALUES (:partner_id, :code_id, :customer_id, :department_id, :now) ON CONFLICT DO NOTHING"
 )
 _ACTIVATE_SINGLE_USE = Statement(_ACTIVATE_SINGLE_USE_SQL)
-#: PostgreSQL: the guarded UPDATE and the activation row in one round trip. The INSERT reads the
-#: UPDATE's RETURNING, so a lost race records nothing.
-_ACTIVATE_SINGLE_USE_AND_RECORD = Statement(
+#: PostgreSQL: the whole activation in one statement, so that it runs in autocommit without the
+#: BEGIN and COMMIT round trips: the guarded UPDATE, the activation row, the customer's tag and
+#: the workflows the tag starts. Each INSERT reads the UPDATE's RETURNING (or the tag's), so a
+#: lost race writes nothing, and a customer who had the tag starts nothing.
+_ACTIVATE_SINGLE_USE_AND_TAG = Statement(
     f"WITH activated AS ({_ACTIVATE_SINGLE_USE_SQL}),"
     " recorded AS (INSERT INTO promocode_activations"
     " (partner_id, promocode_id, customer_id, department_id, activated_at)"
     " SELECT CAST(:partner_id AS BIGINT), :code_id, :customer_id, CAST(:department_id AS BIGINT), :now"
     " FROM activated"
-    " ON CONFLICT DO NOTHING)"
+    " ON CONFLICT DO NOTHING),"
+    f" tagged AS ({customers_repository.tag_customers_sql('activated', 'postgresql')}),"
+    f" started AS ({triggers_repository.start_tag_runs_sql('tagged', 'postgresql')})"
     " SELECT state FROM activated"
 )
 _MARK_ISSUED = Statement(
@@ -401,25 +407,35 @@ async def claim_many_available(
 
 
 async def activate_single_use(
-    conn: Conn, partner_id: int, code_id: int, customer_id: int, department_id: int, now: datetime
+    conn: Conn,
+    partner_id: int,
+    code_id: int,
+    customer_id: int,
+    department_id: int,
+    now: datetime,
+    tag: tuple[int, str],
 ) -> int | None:
-    """Marks a single-use code activated by this customer and records who activated it where;
-    None when someone got there first (and then nothing is recorded).
+    """Marks a single-use code activated by this customer, records who activated it where, and
+    gives the customer ``tag`` (id, name), starting its workflows if the tag is new to them.
+    None when someone got there first (and then nothing is written).
 
-    One guarded UPDATE: it succeeds only while ``activated_at`` is empty and the code is free or
-    was issued to this same customer, so concurrent activations have exactly one winner.
+    One guarded UPDATE decides: it succeeds only while ``activated_at`` is empty and the code is
+    free or was issued to this same customer, so concurrent activations have exactly one winner.
     Returns the code's state afterwards.
     """
-    params = {"code_id": code_id, "customer_id": customer_id, "now": now}
+    tag_id, tag_name = tag
+    params = {"partner_id": partner_id, "code_id": code_id, "customer_id": customer_id, "now": now}
     if not conn.is_sqlite:
         state = await conn.fetchval(
-            _ACTIVATE_SINGLE_USE_AND_RECORD, partner_id=partner_id, department_id=department_id, **params
+            _ACTIVATE_SINGLE_USE_AND_TAG, department_id=department_id, tag_id=tag_id, tag=tag_name, **params
         )
         return int(state) if state is not None else None
-    state = await conn.fetchval(_ACTIVATE_SINGLE_USE, **params)
+    state = await conn.fetchval(_ACTIVATE_SINGLE_USE, code_id=code_id, customer_id=customer_id, now=now)
     if state is None:
         return None
     await record_activation(conn, partner_id, code_id, customer_id, department_id, now)
+    if await customers_repository.add_customer_tag(conn, partner_id, customer_id, tag_id, now):
+        await triggers_repository.start_tag_runs(conn, partner_id, customer_id, tag_name, now)
     return int(state)
 
 

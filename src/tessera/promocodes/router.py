@@ -40,7 +40,7 @@ async def activate(request: Request, params: Params, caller: Caller) -> Response
     ref = ref_from(params)
     group_name = params.require("group_name")
     number = params.require("number")
-    async with database(request).write() as conn:
+    async with database(request).write_one() as conn:
         state = await service.activate(conn, caller, ref, group_name, number)
     return ok(promocode_status=state)
 

@@ -55,6 +55,8 @@ async def activate(conn: Conn, caller: Caller, ref: CustomerRef, group_name: str
 
     Single-use codes activate once, ever: the guarded UPDATE in ``activate_single_use`` has one
     winner. Multi-use codes activate once per customer: the activation row's unique key decides.
+    Runs in ``Database.write_one``: a single-use activation is one statement once its tag is
+    known; every other write here commits together in ``conn.atomic()``.
     """
     now = utcnow()
     found = await repository.group_code_and_customer(
@@ -70,21 +72,22 @@ async def activate(conn: Conn, caller: Caller, ref: CustomerRef, group_name: str
     rules.check_can_activate(
         group_type=group.group_type, group_enabled=group.enabled, expires_at=code.expires_at, now=now
     )
+    tag = APPLIED_TAG.format(group=group.name)
     if group.apply_items_once:
-        state = await repository.activate_single_use(
-            conn, caller.partner_id, code.id, customer_id, caller.department_id, now
-        )
-        if state is None:
-            raise errors.PromocodeAlreadyActivated()
+        async with customers.tagging(conn, caller.partner_id, tag, now) as tag_id:
+            state = await repository.activate_single_use(
+                conn, caller.partner_id, code.id, customer_id, caller.department_id, now, (tag_id, tag)
+            )
+            if state is None:
+                raise errors.PromocodeAlreadyActivated()
     else:
-        if not await repository.record_activation(
-            conn, caller.partner_id, code.id, customer_id, caller.department_id, now
-        ):
-            raise errors.PromocodeAlreadyActivated()
-        state = await repository.mark_issued(conn, code.id, now)
-    await customers.add_tags(
-        conn, caller.partner_id, customer_id, [APPLIED_TAG.format(group=group.name)], now
-    )
+        async with conn.atomic():
+            if not await repository.record_activation(
+                conn, caller.partner_id, code.id, customer_id, caller.department_id, now
+            ):
+                raise errors.PromocodeAlreadyActivated()
+            state = await repository.mark_issued(conn, code.id, now)
+            await customers.add_tags(conn, caller.partner_id, customer_id, [tag], now)
     await check_low_stock(conn, group)
     return state
 

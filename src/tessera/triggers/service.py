@@ -24,7 +24,7 @@ async def record_event(
 ) -> int:
     now = utcnow()
     event_id = await repository.add_event(conn, partner_id, key, key_value, params, now)
-    workflows = await repository.workflows_triggered_by(conn, partner_id, event=key)
+    workflows = await repository.workflows_triggered_by(conn, partner_id, key)
     await repository.add_runs(
         conn,
         [
@@ -44,20 +44,6 @@ async def record_event(
 
 async def tags_added(conn: Conn, partner_id: int, customer_id: int, tags: Sequence[str]) -> None:
     """Starts every enabled workflow triggered by one of these tags, which the customer just got."""
-    if not tags:
-        return
-    workflows = await repository.workflows_triggered_by(conn, partner_id, tags=tags)
-    await repository.add_runs(
-        conn,
-        [
-            {
-                "partner_id": partner_id,
-                "workflow_id": workflow_id,
-                "customer_id": customer_id,
-                "event_id": None,
-                "data": {"tag": trigger_tag},
-            }
-            for workflow_id, trigger_tag in workflows
-        ],
-        utcnow(),
-    )
+    now = utcnow()
+    for tag in dict.fromkeys(tags):
+        await repository.start_tag_runs(conn, partner_id, customer_id, tag, now)
