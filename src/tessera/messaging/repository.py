@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, Update, and_, bindparam, or_, select, text, tuple_, update
+from sqlalchemy import Update, and_, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.clock import utcnow
@@ -300,21 +300,29 @@ async def note_unconfigured(session: AsyncSession, channel: str, now: datetime) 
     )
 
 
-DELIVERIES = cast(Table, Delivery.__table__)
-#: The outcome of a send, written once per message: built once, with bound parameters. A send
-#: that succeeded is recorded whichever claim made it (no attempts guard): if the row was taken
-#: over meanwhile and the other worker's attempt failed, the message was still delivered, and
-#: must not go out again. Failures and retries are recorded only under the claim that made them.
-_MARK_SENT = (
-    update(DELIVERIES)
-    .where(DELIVERIES.c.id == bindparam("p_id"), DELIVERIES.c.status == DeliveryStatus.QUEUED)
-    .values(status=DeliveryStatus.SENT, sent_at=bindparam("p_now"), locked_until=None, status_reason=None)
-    .returning(DELIVERIES.c.id)
+#: The outcome of a send, written once per message, on the driver. A send that succeeded is
+#: recorded whichever claim made it (no attempts guard): if the row was taken over meanwhile and
+#: the other worker's attempt failed, the message was still delivered, and must not go out again.
+#: Failures and retries are recorded only under the claim that made them.
+_MARK_SENT = Statement(
+    f"UPDATE deliveries SET status = '{DeliveryStatus.SENT}', sent_at = :now, locked_until = NULL,"
+    f" status_reason = NULL WHERE id = :delivery_id AND status = '{DeliveryStatus.QUEUED}' RETURNING id"
+)
+_UNDER_CLAIM = (
+    f" WHERE id = :delivery_id AND status = '{DeliveryStatus.QUEUED}' AND attempts = :attempts RETURNING id"
+)
+_MARK_FAILED = Statement(
+    f"UPDATE deliveries SET status = '{DeliveryStatus.FAILED}', locked_until = NULL, status_reason = :reason"
+    + _UNDER_CLAIM
+)
+_QUEUE_AGAIN = Statement(
+    "UPDATE deliveries SET available_at = :retry_at, locked_until = NULL, status_reason = :reason"
+    + _UNDER_CLAIM
 )
 
 
 async def finish_delivery(
-    session: AsyncSession,
+    conn: Conn,
     delivery_id: int,
     attempts: int,
     *,
@@ -324,27 +332,17 @@ async def finish_delivery(
     retry_at: datetime | None = None,
 ) -> bool:
     """Records one attempt's outcome: sent (whichever claim sent it), or, if this worker's claim
-    still stands (same attempt count), failed for good or queued again until ``retry_at``."""
+    still stands (same attempt count), failed for good or queued again until ``retry_at``.
+    One guarded statement, which may run in autocommit."""
     if status == DeliveryStatus.SENT:
-        sent = await session.execute(_MARK_SENT, {"p_id": delivery_id, "p_now": now})
-        return sent.scalar_one_or_none() is not None
-    values: dict[str, Any] = {"locked_until": None, "status_reason": reason}
-    if status == DeliveryStatus.FAILED:
-        values.update(status=DeliveryStatus.FAILED)
+        found = await conn.fetchval(_MARK_SENT, delivery_id=delivery_id, now=now)
+    elif status == DeliveryStatus.FAILED:
+        found = await conn.fetchval(_MARK_FAILED, delivery_id=delivery_id, attempts=attempts, reason=reason)
     else:
-        values.update(available_at=retry_at)
-    result = await session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            Delivery.status == DeliveryStatus.QUEUED,
-            Delivery.attempts == attempts,
+        found = await conn.fetchval(
+            _QUEUE_AGAIN, delivery_id=delivery_id, attempts=attempts, reason=reason, retry_at=retry_at
         )
-        .values(**values)
-        .returning(Delivery.id)
-        .execution_options(synchronize_session=False)
-    )
-    return result.scalar_one_or_none() is not None
+    return found is not None
 
 
 async def renew_leases(session: AsyncSession, held: dict[int, int], until: datetime) -> set[int]:
@@ -366,6 +364,17 @@ async def renew_leases(session: AsyncSession, held: dict[int, int], until: datet
         .execution_options(synchronize_session=False)
     )
     return set(result.all())
+
+
+_CLOCK = Statement("SELECT clock_timestamp() AT TIME ZONE 'UTC'")
+
+
+async def clock(conn: Conn) -> datetime:
+    """``database_now`` on the driver."""
+    if conn.is_sqlite:
+        return utcnow()
+    now: datetime = await conn.fetchval(_CLOCK)
+    return now
 
 
 async def database_now(session: AsyncSession) -> datetime:

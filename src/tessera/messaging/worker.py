@@ -2,7 +2,8 @@
 
 It runs inside ``tessera serve`` and alone as ``tessera worker``; any number may share one
 database. Claims are leased (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), each outcome is written
-as soon as it is known, and a claim whose worker died comes back when its lease ends.
+as soon as it is known (while the next message goes out: ``WriteBehind``), and a claim whose
+worker died comes back when its lease ends.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import asyncio
 import contextlib
 import email.utils
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from tessera import logs, metrics
 from tessera.clock import utcnow
@@ -27,7 +28,6 @@ from tessera.messaging.renderer import shared as shared_renderer
 from tessera.messaging.rules import retry_delay
 from tessera.messaging.templates import RenderFailed, promocode_groups
 from tessera.messaging.workflows import WorkflowEngine
-from tessera.sql import on_session
 
 log = logging.getLogger("tessera.worker")
 
@@ -84,6 +84,47 @@ def outgoing(delivery: Delivery, message: Message, rendered: tuple[str, ...], sm
         html="",
         text=text,
     )
+
+
+#: Writes one delivery's outcome: its id and the error (None: sent).
+WriteOutcome = Callable[[int, str | None], Coroutine[Any, Any, None]]
+
+
+class WriteBehind:
+    """Writes each outcome while the next message goes out: the channel's send does not wait for
+    the database, nor the database for the relay. Outcomes are still written one by one as they
+    come, at most ``in_flight`` behind the sends; the first write that fails stops the batch (no
+    more sends whose outcome could not be written) and is raised by ``put`` or ``wait``.
+    """
+
+    def __init__(self, write: WriteOutcome, in_flight: int = 2) -> None:
+        self._write = write
+        self._slots = asyncio.Semaphore(in_flight)
+        self._writing: set[asyncio.Task[None]] = set()
+        self._failed: BaseException | None = None
+
+    async def put(self, delivery_id: int, error: str | None) -> None:
+        self._raise_failure()
+        await self._slots.acquire()
+        self._raise_failure()
+        task = asyncio.create_task(self._write(delivery_id, error))
+        self._writing.add(task)
+        task.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task[None]) -> None:
+        self._writing.discard(task)
+        self._slots.release()
+        if not task.cancelled() and task.exception() is not None and self._failed is None:
+            self._failed = task.exception()
+
+    def _raise_failure(self) -> None:
+        if self._failed is not None:
+            raise self._failed
+
+    async def wait(self) -> None:
+        """Every outcome put so far, written."""
+        await asyncio.gather(*self._writing, return_exceptions=True)
+        self._raise_failure()
 
 
 class Worker:
@@ -204,37 +245,48 @@ class Worker:
             repository.renew_leases,
         )
 
-        async def on_result(delivery_id: int, error: str | None) -> None:
-            claim.release(delivery_id)
+        async def record(delivery_id: int, error: str | None) -> None:
             await self._record(delivery_id, channels[delivery_id], attempts[delivery_id], error)
 
-        for channel, batch in ready.items():
-            await self.channels[channel].send(batch, on_result, claim.holds)
+        outcomes = WriteBehind(record)
+
+        async def on_result(delivery_id: int, error: str | None) -> None:
+            claim.release(delivery_id)
+            await outcomes.put(delivery_id, error)
+
+        try:
+            for channel, batch in ready.items():
+                await self.channels[channel].send(batch, on_result, claim.holds)
+        finally:
+            await outcomes.wait()
         return len(claimed)
 
     async def _record(
         self, delivery_id: int, channel: str, attempts: int, error: str | None, final: bool = False
     ) -> None:
-        async with self.database.transaction() as session:
+        # One guarded statement (autocommit on PostgreSQL), but a failure and the return of its
+        # codes commit together.
+        async with self.database.write_one() as conn:
             now = utcnow()
             if error is None:
                 outcome = "sent"
                 recorded = await repository.finish_delivery(
-                    session, delivery_id, attempts, status=DeliveryStatus.SENT, reason=None, now=now
+                    conn, delivery_id, attempts, status=DeliveryStatus.SENT, reason=None, now=now
                 )
             elif final or attempts >= self.settings.delivery_max_attempts:
                 outcome = "failed"
-                recorded = await repository.finish_delivery(
-                    session, delivery_id, attempts, status=DeliveryStatus.FAILED, reason=error, now=now
-                )
-                if recorded:
-                    await delivery_codes.return_unsent(await on_session(session), delivery_id, now)
+                async with conn.atomic():
+                    recorded = await repository.finish_delivery(
+                        conn, delivery_id, attempts, status=DeliveryStatus.FAILED, reason=error, now=now
+                    )
+                    if recorded:
+                        await delivery_codes.return_unsent(conn, delivery_id, now)
             else:
                 outcome = "retry"
-                now = await repository.database_now(session)
+                now = await repository.clock(conn)
                 delay = retry_delay(attempts, self.settings.delivery_backoff_cap_seconds)
                 recorded = await repository.finish_delivery(
-                    session,
+                    conn,
                     delivery_id,
                     attempts,
                     status=DeliveryStatus.QUEUED,
