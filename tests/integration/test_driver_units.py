@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+
 import pytest
 
 from tessera.clock import utcnow
@@ -76,3 +79,30 @@ async def test_atomic_commits_its_writes_together_in_write_one(
             raise Boom()
     async with database.read() as conn:
         assert await conn.fetchval(customers._TAG_ID, partner_id=department.partner_id, name="Third") is None
+
+
+async def test_a_writer_waits_for_another_process_writer_on_the_loop(
+    database: Database, department: tenancy.NewDepartment
+) -> None:
+    """Another process's write transaction (here another connection to the file) holds the lock:
+    the writer waits with the loop free, and writes once the lock is let go."""
+    if not database.is_sqlite:
+        pytest.skip("PostgreSQL writers wait on row locks, not on a database lock")
+    other = sqlite3.connect(database.url.removeprefix("sqlite+aiosqlite:///"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def tag() -> None:
+        async with database.write() as conn:
+            await customers.ensure_tags(conn, department.partner_id, ["Waited"], utcnow())
+
+    writing = asyncio.create_task(tag())
+    for _ in range(50):
+        await asyncio.sleep(0.001)
+    assert not writing.done()  # still waiting for the lock, while the loop went round 50 times
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(writing, 5)
+
+    async with database.read() as conn:
+        written = await conn.fetchval(customers._TAG_ID, partner_id=department.partner_id, name="Waited")
+    assert written is not None
