@@ -3,6 +3,11 @@ exhaust the host fails alone, and the process that asked lives on (messaging/ren
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -59,3 +64,36 @@ async def test_the_admin_preview_reports_a_memory_bomb_as_a_problem() -> None:
     result = await render_preview({"text": HUGE_ZFILL, "subject": GREETING}, '{"a": "1", "name": "Anna"}')
     assert result["rendered"] == {"subject": "Hi Anna"}
     assert "memory" in result["problems"]["text"]
+
+
+#: A process that renders once (starting its child), says the child's pid, and is killed outright.
+KILLED_PARENT = """
+import asyncio, os, signal
+from tessera.messaging.renderer import Renderer
+
+renderer = Renderer()
+asyncio.run(renderer.render_one(("hi",), {}))
+print(next(iter(renderer._pool._processes)), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_the_child_ends_when_its_parent_is_killed_outright() -> None:
+    parent = subprocess.run([sys.executable, "-c", KILLED_PARENT], capture_output=True, text=True, timeout=30)
+    assert parent.returncode == -signal.SIGKILL, parent.stderr
+    child = int(parent.stdout.strip())
+
+    deadline = time.monotonic() + 10 * renderer.PARENT_CHECK_SECONDS
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child), f"renderer child {child} outlived its killed parent"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purpose (its parent, now init, reaps it).
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ")[1].split()[0] != "Z"

@@ -24,7 +24,10 @@ import asyncio
 import atexit
 import concurrent.futures
 import multiprocessing
+import os
 import resource
+import threading
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -49,6 +52,24 @@ def _limit_memory(limit: int) -> None:
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)  # a container's own cap, lower than ours, stays in force
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+#: How often the child checks that the process it renders for is still alive.
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Ends the child once its parent is gone. A parent killed outright (``kill -9``, the OOM
+    killer) shuts nothing down, and the child would wait on its queue for ever, one more idle
+    process for every restart."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
+
+
+def _child_started(memory_limit: int, parent_pid: int) -> None:
+    _limit_memory(memory_limit)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="watch-parent", daemon=True).start()
 
 
 def _render_jobs(jobs: Sequence[Job]) -> list[tuple[str, ...] | str]:
@@ -129,8 +150,8 @@ class Renderer:
         self._pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_limit_memory,
-            initargs=(self._memory_limit,),
+            initializer=_child_started,
+            initargs=(self._memory_limit, os.getpid()),
         )
         return self._pool
 
