@@ -213,13 +213,15 @@ async def gateway() -> AsyncIterator[SmsGateway]:
 
 @pytest.fixture
 def delivering(settings: Settings, smtp: SmtpServer, gateway: SmsGateway) -> Settings:
-    """Both channels configured, tiny backoff, five attempts."""
+    """Both channels configured, tiny backoff, five attempts, codes of failures back at once."""
     return settings.model_copy(
         update={
             "smtp_url": smtp.url,
             "sms_url": gateway.url,
             "delivery_backoff_cap_seconds": 0.05,
             "delivery_max_attempts": 5,
+            # A failed delivery's codes go back in the pass that fails it (tests of the wait set it).
+            "delivery_code_return_seconds": 0.0,
         }
     )
 

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     sms_from: str = "Tessera"
     #: Delivery worker: a claim is leased this long; a crashed worker's claims return after it.
     delivery_lease_seconds: float = 120.0
+    #: A delivery that failed for good gives its promo codes back this long after the failure;
+    #: by default the lease plus the send timeout, when no worker whose lease lapsed can still be
+    #: sending it.
+    delivery_code_return_seconds: float | None = None
     #: After this many failed attempts a delivery is `failed` with the last reason.
     delivery_max_attempts: int = 8
     #: Backoff between attempts doubles from 1 s up to this cap.

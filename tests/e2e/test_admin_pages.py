@@ -1850,8 +1850,11 @@ def inbox() -> Iterator[Inbox]:
 
 @pytest.fixture
 def sending(settings: Settings, inbox: Inbox) -> Settings:
-    """The worker's settings: email through ``inbox``, and a refused message fails for good."""
-    return settings.model_copy(update={"smtp_url": inbox.url, "delivery_max_attempts": 1})
+    """The worker's settings: email through ``inbox``, and a refused message fails for good and
+    gives its code back in the same pass."""
+    return settings.model_copy(
+        update={"smtp_url": inbox.url, "delivery_max_attempts": 1, "delivery_code_return_seconds": 0.0}
+    )
 
 
 CAMPAIGN = "<p>Your code: <b>$!promocodes.issue('Spring sale')</b></p>"

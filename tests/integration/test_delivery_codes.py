@@ -40,8 +40,8 @@ from tessera.customers import service as customers
 from tessera.customers.identifiers import IdentifierKind
 from tessera.customers.models import Customer
 from tessera.db import Database
-from tessera.messaging import delivery_codes
-from tessera.messaging.models import Delivery, DeliveryCode, Event
+from tessera.messaging import delivery_codes, repository
+from tessera.messaging.models import Delivery, DeliveryCode, DeliveryStatus, Event
 from tessera.messaging.worker import Worker
 from tessera.promocodes import service as promocodes
 from tessera.promocodes.models import CodeRow, Promocode
@@ -279,6 +279,77 @@ async def test_a_delivery_that_fails_for_good_gives_its_code_back_to_the_pool(
     (status,) = await api.statuses([sent])
     assert status["promocodes"] == [{"group": "Spring sale", "code": "SPRING-1", "returned": False}]
     assert await find_problems(database) == []
+
+
+async def failed_keeping_its_code(
+    api: Api, loyalty: Loyalty, database: Database, delivering: Settings, mailbox: Mailbox
+) -> tuple[Worker, Delivery]:
+    """Ann's delivery of SPRING-1 refused at every attempt, with codes going back after 300 s:
+    answers the worker and the delivery as its last claim left it."""
+    await upload(loyalty, "Spring sale", ["SPRING-1", "SPRING-2"])
+    message_id = await api.email_message("<p>Your code: <b>$!promocodes.issue('Spring sale')</b></p>")
+    await api.smartsend(message_id, [("ann@example.com", {})])
+    mailbox.reject_first = delivering.delivery_max_attempts
+    worker = Worker(database, delivering.model_copy(update={"delivery_code_return_seconds": 300.0}))
+    await drain(database, worker)
+    (failed,) = await deliveries(database)
+    assert failed.status == "failed"
+    return worker, failed
+
+
+async def make_returns_due(database: Database) -> None:
+    async with database.transaction() as session:
+        await session.execute(
+            update(DeliveryCode)
+            .where(DeliveryCode.return_at.is_not(None))
+            .values(return_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+async def test_a_failed_deliverys_code_goes_back_only_once_no_lapsed_worker_can_be_sending_it(
+    api: Api, loyalty: Loyalty, database: Database, delivering: Settings, mailbox: Mailbox
+) -> None:
+    worker, failed = await failed_keeping_its_code(api, loyalty, database, delivering, mailbox)
+    ann = (await states(database))["SPRING-1"][1]
+
+    await worker.run_once()
+
+    assert (await states(database))["SPRING-1"] == (2, ann)  # still ann's: the wait is not over
+    assert await carried(database) == [(failed.id, "Spring sale", "SPRING-1", False)]
+    assert await find_problems(database) == []
+
+    await make_returns_due(database)
+    await worker.run_once()
+
+    assert (await states(database))["SPRING-1"] == (1, None)
+    assert await carried(database) == [(failed.id, "Spring sale", "SPRING-1", True)]
+    (status,) = await api.statuses([failed.request_id])
+    assert (status["status"], status["promocodes"][0]["returned"]) == ("failed", True)
+    assert await find_problems(database) == []
+
+
+async def test_a_late_success_of_a_lapsed_claim_keeps_the_code_with_its_recipient(
+    api: Api, loyalty: Loyalty, database: Database, delivering: Settings, mailbox: Mailbox
+) -> None:
+    """The claim before the last one lapsed mid-send (a stalled process); its send went through
+    after the last claim had failed the delivery for good."""
+    worker, failed = await failed_keeping_its_code(api, loyalty, database, delivering, mailbox)
+    ann = (await states(database))["SPRING-1"][1]
+
+    async with database.write_one() as conn:
+        await repository.finish_delivery(
+            conn, failed.id, failed.attempts - 1, status=DeliveryStatus.SENT, reason=None, now=utcnow()
+        )
+    await make_returns_due(database)
+    await worker.run_once()
+
+    assert (await states(database))["SPRING-1"] == (2, ann)
+    assert await codes_of(loyalty, "ann@example.com") == ["SPRING-1"]
+    (status,) = await api.statuses([failed.request_id])
+    assert (status["status"], status["promocodes"][0]["returned"]) == ("sent", False)
+    assert await find_problems(database) == []
+    async with database.reading() as session:
+        assert await session.scalar(select(func.count()).where(DeliveryCode.return_at.is_not(None))) == 0
 
 
 async def fail_for_good_around(

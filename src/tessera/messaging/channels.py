@@ -31,6 +31,8 @@ class Outgoing:
 OnResult = Callable[[int, str | None], Awaitable[None]]
 #: Asked right before each message: False when this worker no longer holds its claim.
 MaySend = Callable[[int], Awaitable[bool]]
+#: How long one send may take (an SMTP exchange, a gateway request) before it fails.
+SEND_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,7 @@ def email_message(item: Outgoing) -> EmailMessage:
 class EmailChannel:
     """Sends a batch over one SMTP connection; each message succeeds or fails on its own."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = SEND_TIMEOUT_SECONDS) -> None:
         self.target = SmtpTarget.parse(url)
         self.timeout = timeout
 
@@ -125,7 +127,7 @@ class EmailChannel:
 class SmsChannel:
     """POSTs ``{"from","to","text"}`` as JSON to the gateway; any 2xx is success."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = SEND_TIMEOUT_SECONDS) -> None:
         self.url = url
         self.timeout = timeout
 

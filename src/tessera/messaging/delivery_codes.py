@@ -16,7 +16,8 @@ one short transaction per batch:
 - a batch is one transaction, never the whole send: a smartsend of any size holds the pool only
   as long as one batch takes.
 
-A delivery that fails for good gives its codes back (``return_unsent``), unless one was used.
+A delivery that fails for good gives its codes back (``return_unsent``), unless one was used,
+once a worker whose lease lapsed can no longer be sending it (``schedule_return``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from tessera.customers import service as customers
 from tessera.customers.identifiers import IdentifierKind
 from tessera.db import Database
 from tessera.messaging import repository
-from tessera.messaging.models import Delivery
+from tessera.messaging.models import Delivery, DeliveryStatus
 from tessera.promocodes import rules
 from tessera.promocodes import service as promocodes
 from tessera.promocodes.models import CodeRow, GroupRow
@@ -195,10 +196,39 @@ def refusal(group_name: str, error: errors.TesseraError) -> str:
     return f"promo-code group {group_name!r}: {_REASONS[type(error)]}"
 
 
+async def schedule_return(conn: Conn, delivery_id: int, at: datetime) -> None:
+    """A delivery failed for good: its codes are to go back to their pools at ``at``.
+
+    Not at once: a worker whose lease lapsed mid-send (a stalled process) may still deliver the
+    message after another worker took the delivery over and failed it. Its success is recorded
+    over the failure, and the codes stay with the recipient who got them (``settle_return``).
+    """
+    await repository.schedule_return(conn, delivery_id, at)
+
+
+async def settle_returns(database: Database, now: datetime, limit: int) -> int:
+    """Gives back the codes of failed deliveries whose return is due; answers how many deliveries
+    it settled."""
+    async with database.read() as conn:
+        due = await repository.returns_due(conn, now, limit)
+    for delivery_id in due:
+        async with database.write() as conn:
+            await settle_return(conn, delivery_id, now)
+    return len(due)
+
+
+async def settle_return(conn: Conn, delivery_id: int, now: datetime) -> None:
+    """One delivery's waiting codes: back to their pools if it is still failed, kept if a late
+    success was recorded meanwhile. The delivery is locked while this decides."""
+    if await repository.status_for_return(conn, delivery_id) == DeliveryStatus.FAILED:
+        await return_unsent(conn, delivery_id, now)
+    await repository.return_settled(conn, delivery_id)
+
+
 async def return_unsent(conn: Conn, delivery_id: int, now: datetime) -> list[int]:
-    """A delivery failed for good: its codes return to their pools, unless somebody activated or
-    applied one after all (a send that failed late may have reached its recipient). Answers the
-    ids of the codes returned."""
+    """A failed delivery's codes return to their pools, unless somebody activated or applied one
+    after all (a send that failed late may have reached its recipient). Answers the ids of the
+    codes returned."""
     carried = [
         code.promocode_id
         for code in await repository.carried_codes(conn, [delivery_id])

@@ -177,7 +177,8 @@ class DeliveryCode(Base):
     Claimed before the delivery is first rendered, in one transaction with the code's issue to the
     recipient's contact, and at most once per delivery and group (the unique key): a retry, or a
     render after a crash, shows the same code. A delivery that fails for good gives its codes back
-    to the pool (``returned_at``); the row stays, so a code's page still names every delivery
+    to the pool (``returned_at``), once a worker whose lease lapsed can no longer be sending it
+    (``return_at``); the row stays, so a code's page still names every delivery
     that carried it.
     """
 
@@ -185,6 +186,12 @@ class DeliveryCode(Base):
     __table_args__ = (
         UniqueConstraint("delivery_id", "group_name"),
         Index("ix_delivery_codes_promocode_id", "promocode_id"),
+        Index(
+            "ix_delivery_codes_return_at",
+            "return_at",
+            postgresql_where=text("return_at IS NOT NULL"),
+            sqlite_where=text("return_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -194,3 +201,5 @@ class DeliveryCode(Base):
     promocode_id: Mapped[int] = mapped_column(ForeignKey("promocodes.id"))
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     returned_at: Mapped[datetime | None]
+    #: While a failed delivery's codes wait to go back (``delivery_codes.schedule_return``): when.
+    return_at: Mapped[datetime | None]

@@ -65,6 +65,19 @@ _MARK_RETURNED = Statement(
     _MARK_RETURNED_SQL.format(ids=_IDS_SQLITE),
     postgresql=_MARK_RETURNED_SQL.format(ids=_IDS_POSTGRESQL),
 )
+_SCHEDULE_RETURN = Statement(
+    "UPDATE delivery_codes SET return_at = :at WHERE delivery_id = :delivery_id AND returned_at IS NULL"
+)
+_RETURNS_DUE = Statement(
+    "SELECT DISTINCT delivery_id FROM delivery_codes WHERE return_at <= :now"
+    " ORDER BY delivery_id LIMIT :limit"
+)
+_RETURN_SETTLED = Statement("UPDATE delivery_codes SET return_at = NULL WHERE delivery_id = :delivery_id")
+#: The delivery's status, and on PostgreSQL a lock on it: a late success (``_MARK_SENT``) waits.
+_STATUS_FOR_RETURN = Statement(
+    "SELECT status FROM deliveries WHERE id = :delivery_id",
+    postgresql="SELECT status FROM deliveries WHERE id = :delivery_id FOR UPDATE",
+)
 _DELIVERIES_OF_CODE = Statement(
     "SELECT d.id, d.request_id, d.status, d.channel, m.name, dc.group_name, dc.claimed_at, dc.returned_at"
     " FROM delivery_codes dc JOIN deliveries d ON d.id = dc.delivery_id"
@@ -123,6 +136,27 @@ async def add_carried_codes(conn: Conn, rows: Sequence[Mapping[str, Any]]) -> No
 async def mark_returned(conn: Conn, delivery_id: int, code_ids: Sequence[int], now: datetime) -> None:
     if code_ids:
         await conn.execute(_MARK_RETURNED, delivery_id=delivery_id, ids=list(code_ids), now=now)
+
+
+async def schedule_return(conn: Conn, delivery_id: int, at: datetime) -> None:
+    """The delivery's codes not yet given back are to go back at ``at``."""
+    await conn.execute(_SCHEDULE_RETURN, delivery_id=delivery_id, at=at)
+
+
+async def returns_due(conn: Conn, now: datetime, limit: int) -> list[int]:
+    """Deliveries whose codes are due to go back, by id."""
+    return [int(row[0]) for row in await conn.fetchall(_RETURNS_DUE, now=now, limit=limit)]
+
+
+async def status_for_return(conn: Conn, delivery_id: int) -> str | None:
+    """The delivery's status, locked against a late success until the unit of work ends."""
+    status = await conn.fetchval(_STATUS_FOR_RETURN, delivery_id=delivery_id)
+    return str(status) if status is not None else None
+
+
+async def return_settled(conn: Conn, delivery_id: int) -> None:
+    """The delivery's codes no longer wait: given back, or kept by a late success."""
+    await conn.execute(_RETURN_SETTLED, delivery_id=delivery_id)
 
 
 async def deliveries_of_code(conn: Conn, promocode_id: int) -> list[CarryingDelivery]:
@@ -301,12 +335,14 @@ async def note_unconfigured(session: AsyncSession, channel: str, now: datetime) 
 
 
 #: The outcome of a send, written once per message, on the driver. A send that succeeded is
-#: recorded whichever claim made it (no attempts guard): if the row was taken over meanwhile and
-#: the other worker's attempt failed, the message was still delivered, and must not go out again.
+#: recorded whichever claim made it (no attempts guard), even over a failure: if the row was
+#: taken over meanwhile and the other worker's attempt failed, the message was still delivered,
+#: must not go out again, and keeps its codes (their return waits for this: ``schedule_return``).
 #: Failures and retries are recorded only under the claim that made them.
 _MARK_SENT = Statement(
     f"UPDATE deliveries SET status = '{DeliveryStatus.SENT}', sent_at = :now, locked_until = NULL,"
-    f" status_reason = NULL WHERE id = :delivery_id AND status = '{DeliveryStatus.QUEUED}' RETURNING id"
+    " status_reason = NULL WHERE id = :delivery_id"
+    f" AND status IN ('{DeliveryStatus.QUEUED}', '{DeliveryStatus.FAILED}') RETURNING id"
 )
 _UNDER_CLAIM = (
     f" WHERE id = :delivery_id AND status = '{DeliveryStatus.QUEUED}' AND attempts = :attempts RETURNING id"

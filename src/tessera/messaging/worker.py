@@ -21,7 +21,14 @@ from tessera.clock import utcnow
 from tessera.config import Settings
 from tessera.db import Database
 from tessera.messaging import delivery_codes, repository
-from tessera.messaging.channels import EmailChannel, MaySend, OnResult, Outgoing, SmsChannel
+from tessera.messaging.channels import (
+    SEND_TIMEOUT_SECONDS,
+    EmailChannel,
+    MaySend,
+    OnResult,
+    Outgoing,
+    SmsChannel,
+)
 from tessera.messaging.leases import Claim
 from tessera.messaging.models import Delivery, DeliveryStatus, Message
 from tessera.messaging.renderer import shared as shared_renderer
@@ -135,13 +142,22 @@ class Worker:
         self.settings = settings
         self.channels = channels if channels is not None else channels_from(settings)
         self.lease = timedelta(seconds=settings.delivery_lease_seconds)
+        self.code_return_delay = timedelta(
+            seconds=settings.delivery_code_return_seconds
+            if settings.delivery_code_return_seconds is not None
+            else settings.delivery_lease_seconds + SEND_TIMEOUT_SECONDS
+        )
         self.engine = WorkflowEngine(
             database, settings.delivery_max_attempts, settings.delivery_backoff_cap_seconds
         )
 
     async def run_once(self) -> int:
-        """One pass: due workflow runs, then due deliveries. Returns how much it did."""
-        return await self.process_runs() + await self.process_deliveries()
+        """One pass: due workflow runs, due deliveries, then the codes of failed deliveries due
+        to go back. Returns how much it did."""
+        done = await self.process_runs() + await self.process_deliveries()
+        async with self.database.read() as conn:
+            now = await repository.clock(conn)
+        return done + await delivery_codes.settle_returns(self.database, now, self.settings.worker_batch_size)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         logs.configure(self.settings.log_format)  # alone as `tessera worker`, no app did it
@@ -280,7 +296,8 @@ class Worker:
                         conn, delivery_id, attempts, status=DeliveryStatus.FAILED, reason=error, now=now
                     )
                     if recorded:
-                        await delivery_codes.return_unsent(conn, delivery_id, now)
+                        returns_at = await repository.clock(conn) + self.code_return_delay
+                        await delivery_codes.schedule_return(conn, delivery_id, returns_at)
             else:
                 outcome = "retry"
                 now = await repository.clock(conn)
