@@ -20,7 +20,7 @@ async def _event(request: Request, partner: int, version: int) -> Response:
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise errors.BadRequest("the event is larger than 20 KB", field="body")
     incoming = parse_event(await json_body(request, max_bytes=MAX_BODY_BYTES), version=version)
-    async with database(request).write() as conn:
+    async with database(request).write_one() as conn:
         await triggers.record_event(conn, partner, incoming.key, incoming.key_value, incoming.params)
     return Response(status_code=200)
 

@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from tessera.sql import Conn, Statement
 
-# Events arrive by the thousand a second, and activations start tag workflows.
-_ADD_EVENT = Statement(
-    "INSERT INTO events (partner_id, event_type_key, key_value, params, received_at)"
-    " VALUES (:partner_id, :key, :key_value, :params, :now) RETURNING id"
-)
-_WORKFLOWS_FOR_EVENT = Statement(
-    "SELECT id, trigger_tag FROM workflows"
-    " WHERE partner_id = :partner_id AND enabled AND deleted_at IS NULL AND trigger_event = :event"
-    " ORDER BY id"
-)
 _RUN_COLUMNS = (
     "partner_id, workflow_id, customer_id, event_id, data, step_index, status, attempts, available_at,"
     " created_at"
 )
-_ADD_RUN = Statement(
-    f"INSERT INTO workflow_runs ({_RUN_COLUMNS})"
-    " VALUES (:partner_id, :workflow_id, :customer_id, :event_id, :data, 0, 'active', 0, :now, :now)"
+_ADD_EVENT_SQL = (
+    "INSERT INTO events (partner_id, event_type_key, key_value, params, received_at)"
+    " VALUES (:partner_id, :key, :key_value, :params, :now) RETURNING id"
+)
+
+
+def _start_event_runs_sql(event_id: str, dialect: str) -> str:
+    """Starts every enabled workflow that event key ``:key`` triggers, in id order, for the event
+    ``event_id`` names (SQL: a parameter, or a column of the statement's own insert), with the
+    event's ``:params`` as each run's data and ``:customer_id`` as its contact."""
+    if dialect == "postgresql":
+        customer, data = "CAST(:customer_id AS BIGINT)", "CAST(:params AS JSONB)"
+        now = "CAST(:now AS TIMESTAMP)"
+    else:
+        customer, data, now = ":customer_id", ":params", ":now"
+    return (
+        f"INSERT INTO workflow_runs ({_RUN_COLUMNS})"
+        f" SELECT w.partner_id, w.id, {customer}, {event_id}, {data}, 0, 'active', 0, {now}, {now}"
+        " FROM workflows w"
+        " WHERE w.partner_id = :partner_id AND w.enabled AND w.deleted_at IS NULL AND w.trigger_event = :key"
+        " ORDER BY w.id"
+    )
+
+
+# Events arrive by the thousand a second: on PostgreSQL the event and the runs it starts are one
+# statement (in autocommit, ``Database.write_one``); SQLite, without data-modifying CTEs, takes two.
+_ADD_EVENT = Statement(_ADD_EVENT_SQL)
+_START_EVENT_RUNS = Statement(_start_event_runs_sql(":event_id", "sqlite"))
+_ADD_EVENT_AND_START_RUNS = Statement(
+    f"WITH event AS ({_ADD_EVENT_SQL}) {_start_event_runs_sql('(SELECT id FROM event)', 'postgresql')}"
 )
 
 
@@ -54,29 +70,24 @@ _START_TAG_RUNS = Statement(
 )
 
 
-async def add_event(
-    conn: Conn, partner_id: int, key: str, key_value: str, params: dict[str, Any], now: datetime
-) -> int:
-    """Stores an event; returns its id."""
-    event_id = await conn.fetchval(
-        _ADD_EVENT, partner_id=partner_id, key=key, key_value=key_value, params=params, now=now
-    )
-    return int(event_id)
-
-
-async def workflows_triggered_by(conn: Conn, partner_id: int, event: str) -> Sequence[tuple[int, str | None]]:
-    """(id, trigger tag) of the enabled workflows an event key starts, by id."""
-    rows = await conn.fetchall(_WORKFLOWS_FOR_EVENT, partner_id=partner_id, event=event)
-    return [(int(workflow_id), tag) for workflow_id, tag in rows]
+async def record_event(
+    conn: Conn,
+    partner_id: int,
+    key: str,
+    key_value: str,
+    params: dict[str, Any],
+    customer_id: int | None,
+    now: datetime,
+) -> None:
+    """Stores an event and starts the workflows it triggers, which commit together."""
+    values = {"partner_id": partner_id, "key": key, "key_value": key_value, "params": params, "now": now}
+    if not conn.is_sqlite:
+        await conn.execute(_ADD_EVENT_AND_START_RUNS, customer_id=customer_id, **values)
+        return
+    event_id = await conn.fetchval(_ADD_EVENT, **values)
+    await conn.execute(_START_EVENT_RUNS, event_id=event_id, customer_id=customer_id, **values)
 
 
 async def start_tag_runs(conn: Conn, partner_id: int, customer_id: int, tag: str, now: datetime) -> None:
     """Starts the workflows this tag triggers for a customer who has just got it."""
     await conn.execute(_START_TAG_RUNS, partner_id=partner_id, customer_id=customer_id, tag=tag, now=now)
-
-
-async def add_runs(conn: Conn, runs: Sequence[dict[str, Any]], now: datetime) -> None:
-    """New workflow runs, each due at once (``partner_id``, ``workflow_id``, ``customer_id``,
-    ``event_id``, ``data``)."""
-    if runs:
-        await conn.executemany(_ADD_RUN, [{**run, "now": now} for run in runs])

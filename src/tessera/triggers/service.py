@@ -21,25 +21,10 @@ async def record_event(
     key_value: str,
     params: dict[str, Any],
     customer_id: int | None = None,
-) -> int:
-    now = utcnow()
-    event_id = await repository.add_event(conn, partner_id, key, key_value, params, now)
-    workflows = await repository.workflows_triggered_by(conn, partner_id, key)
-    await repository.add_runs(
-        conn,
-        [
-            {
-                "partner_id": partner_id,
-                "workflow_id": workflow_id,
-                "customer_id": customer_id,
-                "event_id": event_id,
-                "data": dict(params),
-            }
-            for workflow_id, _ in workflows
-        ],
-        now,
-    )
-    return event_id
+) -> None:
+    """Stores the event and starts the enabled workflows it triggers (one statement on PostgreSQL,
+    so it may run in autocommit)."""
+    await repository.record_event(conn, partner_id, key, key_value, params, customer_id, utcnow())
 
 
 async def tags_added(conn: Conn, partner_id: int, customer_id: int, tags: Sequence[str]) -> None:
