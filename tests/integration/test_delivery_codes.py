@@ -352,6 +352,33 @@ async def test_a_late_success_of_a_lapsed_claim_keeps_the_code_with_its_recipien
         assert await session.scalar(select(func.count()).where(DeliveryCode.return_at.is_not(None))) == 0
 
 
+async def test_a_success_that_comes_while_or_after_the_codes_go_back_is_refused(
+    api: Api, loyalty: Loyalty, database: Database, delivering: Settings, mailbox: Mailbox
+) -> None:
+    """The return is under way (its unit of work open) when the lapsed claim's success arrives:
+    the success waits, then finds the codes gone and records nothing, so no code is both in a
+    sent message and back in the pool."""
+    _, failed = await failed_keeping_its_code(api, loyalty, database, delivering, mailbox)
+    await make_returns_due(database)
+
+    async def late_success() -> bool:
+        async with database.write_one() as conn:
+            return await repository.finish_delivery(
+                conn, failed.id, failed.attempts - 1, status=DeliveryStatus.SENT, reason=None, now=utcnow()
+            )
+
+    async with database.write() as conn:
+        await delivery_codes.settle_return(conn, failed.id, utcnow())
+        late = asyncio.create_task(late_success())
+        await asyncio.sleep(0.2)
+
+    assert await late is False
+    assert (await states(database))["SPRING-1"] == (1, None)
+    (status,) = await api.statuses([failed.request_id])
+    assert (status["status"], status["promocodes"][0]["returned"]) == ("failed", True)
+    assert await find_problems(database) == []
+
+
 async def fail_for_good_around(
     api: Api,
     database: Database,

@@ -89,13 +89,29 @@ async def test_a_failed_write_stops_the_sends_and_is_raised() -> None:
     await asyncio.sleep(0.01)
 
     with pytest.raises(ConnectionError, match="writing 1"):
-        await behind.put(2, None)  # no message goes out whose outcome could not be written
-    assert writes.started == [1]
+        behind.check()  # asked before the next send: no message goes out whose outcome is lost
     with pytest.raises(ConnectionError, match="writing 1"):
         await behind.wait()
 
 
-async def test_a_write_failing_while_a_put_waits_for_a_slot_stops_that_put() -> None:
+async def test_an_outcome_put_after_a_failed_write_is_still_written() -> None:
+    """The message went out before the failure was seen: its outcome is not dropped."""
+    writes = Writes()
+    writes.failing.add(1)
+    behind = WriteBehind(writes, in_flight=2)
+    await behind.put(1, None)
+    writes.finish(1)
+    await asyncio.sleep(0.01)
+
+    with pytest.raises(ConnectionError, match="writing 1"):
+        await behind.put(2, None)
+    writes.finish(2)
+    await behind.settle()
+
+    assert writes.written == [(2, None)]
+
+
+async def test_a_write_failing_while_a_put_waits_for_a_slot_still_writes_that_outcome() -> None:
     writes = Writes()
     writes.failing.add(1)
     behind = WriteBehind(writes, in_flight=1)
@@ -107,4 +123,22 @@ async def test_a_write_failing_while_a_put_waits_for_a_slot_stops_that_put() -> 
 
     with pytest.raises(ConnectionError, match="writing 1"):
         await asyncio.wait_for(waiting, 1)
-    assert writes.started == [1]
+    writes.finish(2)
+    await behind.settle()
+    assert writes.written == [(2, None)]
+
+
+async def test_a_cancelled_wait_leaves_the_writes_running() -> None:
+    writes = Writes()
+    behind = WriteBehind(writes, in_flight=2)
+    await behind.put(1, None)
+    waiting = asyncio.create_task(behind.wait())
+    await asyncio.sleep(0.01)
+
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    writes.finish(1)
+    await behind.settle()
+
+    assert writes.written == [(1, None)]

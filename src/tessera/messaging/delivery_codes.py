@@ -201,7 +201,7 @@ async def schedule_return(conn: Conn, delivery_id: int, at: datetime) -> None:
 
     Not at once: a worker whose lease lapsed mid-send (a stalled process) may still deliver the
     message after another worker took the delivery over and failed it. Its success is recorded
-    over the failure, and the codes stay with the recipient who got them (``settle_return``).
+    over the failure until then, and the codes stay with the recipient who got them.
     """
     await repository.schedule_return(conn, delivery_id, at)
 
@@ -218,11 +218,13 @@ async def settle_returns(database: Database, now: datetime, limit: int) -> int:
 
 
 async def settle_return(conn: Conn, delivery_id: int, now: datetime) -> None:
-    """One delivery's waiting codes: back to their pools if it is still failed, kept if a late
-    success was recorded meanwhile. The delivery is locked while this decides."""
-    if await repository.status_for_return(conn, delivery_id) == DeliveryStatus.FAILED:
+    """One delivery's due codes back to their pools, if no late success kept them first. Taking
+    the return (clearing ``return_at``) comes first: a success recorded after it keeps nothing
+    (``repository.finish_delivery``), so a code never goes back from a message that went out."""
+    if not await repository.claim_return(conn, delivery_id, now):
+        return
+    if await repository.delivery_status(conn, delivery_id) == DeliveryStatus.FAILED:
         await return_unsent(conn, delivery_id, now)
-    await repository.return_settled(conn, delivery_id)
 
 
 async def return_unsent(conn: Conn, delivery_id: int, now: datetime) -> list[int]:

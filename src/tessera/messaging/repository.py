@@ -72,12 +72,13 @@ _RETURNS_DUE = Statement(
     "SELECT DISTINCT delivery_id FROM delivery_codes WHERE return_at <= :now"
     " ORDER BY delivery_id LIMIT :limit"
 )
-_RETURN_SETTLED = Statement("UPDATE delivery_codes SET return_at = NULL WHERE delivery_id = :delivery_id")
-#: The delivery's status, and on PostgreSQL a lock on it: a late success (``_MARK_SENT``) waits.
-_STATUS_FOR_RETURN = Statement(
-    "SELECT status FROM deliveries WHERE id = :delivery_id",
-    postgresql="SELECT status FROM deliveries WHERE id = :delivery_id FOR UPDATE",
+#: Takes a due return: the rows it clears are the ones this settle gives back, and a late success
+#: (``_MARK_SENT``) that comes after finds none to keep.
+_CLAIM_RETURN = Statement(
+    "UPDATE delivery_codes SET return_at = NULL"
+    " WHERE delivery_id = :delivery_id AND return_at IS NOT NULL AND return_at <= :now RETURNING id"
 )
+_STATUS = Statement("SELECT status FROM deliveries WHERE id = :delivery_id")
 _DELIVERIES_OF_CODE = Statement(
     "SELECT d.id, d.request_id, d.status, d.channel, m.name, dc.group_name, dc.claimed_at, dc.returned_at"
     " FROM delivery_codes dc JOIN deliveries d ON d.id = dc.delivery_id"
@@ -148,15 +149,14 @@ async def returns_due(conn: Conn, now: datetime, limit: int) -> list[int]:
     return [int(row[0]) for row in await conn.fetchall(_RETURNS_DUE, now=now, limit=limit)]
 
 
-async def status_for_return(conn: Conn, delivery_id: int) -> str | None:
-    """The delivery's status, locked against a late success until the unit of work ends."""
-    status = await conn.fetchval(_STATUS_FOR_RETURN, delivery_id=delivery_id)
+async def claim_return(conn: Conn, delivery_id: int, now: datetime) -> bool:
+    """Takes the delivery's due return; False when a late success or another worker took it."""
+    return bool(await conn.fetchall(_CLAIM_RETURN, delivery_id=delivery_id, now=now))
+
+
+async def delivery_status(conn: Conn, delivery_id: int) -> str | None:
+    status = await conn.fetchval(_STATUS, delivery_id=delivery_id)
     return str(status) if status is not None else None
-
-
-async def return_settled(conn: Conn, delivery_id: int) -> None:
-    """The delivery's codes no longer wait: given back, or kept by a late success."""
-    await conn.execute(_RETURN_SETTLED, delivery_id=delivery_id)
 
 
 async def deliveries_of_code(conn: Conn, promocode_id: int) -> list[CarryingDelivery]:
@@ -335,14 +335,28 @@ async def note_unconfigured(session: AsyncSession, channel: str, now: datetime) 
 
 
 #: The outcome of a send, written once per message, on the driver. A send that succeeded is
-#: recorded whichever claim made it (no attempts guard), even over a failure: if the row was
-#: taken over meanwhile and the other worker's attempt failed, the message was still delivered,
-#: must not go out again, and keeps its codes (their return waits for this: ``schedule_return``).
-#: Failures and retries are recorded only under the claim that made them.
-_MARK_SENT = Statement(
+#: recorded whichever claim made it (no attempts guard): if the row was taken over meanwhile and
+#: the other worker's attempt failed, the message was still delivered and must not go out again.
+#: It is recorded over a failure too while the failure's codes wait to go back
+#: (``schedule_return``): the recipient got them, and keeps them. Failures and retries are
+#: recorded only under the claim that made them.
+_MARK_SENT_SQL = (
     f"UPDATE deliveries SET status = '{DeliveryStatus.SENT}', sent_at = :now, locked_until = NULL,"
-    " status_reason = NULL WHERE id = :delivery_id"
-    f" AND status IN ('{DeliveryStatus.QUEUED}', '{DeliveryStatus.FAILED}') RETURNING id"
+    f" status_reason = NULL WHERE id = :delivery_id AND (status = '{DeliveryStatus.QUEUED}'"
+    f" OR (status = '{DeliveryStatus.FAILED}' AND {{kept}})) RETURNING id"
+)
+#: Codes waiting to go back after a failure (``schedule_return``), kept by a late success. On
+#: PostgreSQL in the same statement: the CTE's UPDATE of the delivery's code rows waits for a
+#: return under way (``claim_return``) and then finds nothing, so a success can never land on a
+#: delivery whose codes went back.
+_KEEP_CODES_SQL = (
+    "UPDATE delivery_codes SET return_at = NULL WHERE delivery_id = :delivery_id AND return_at IS NOT NULL"
+)
+_KEEP_CODES = Statement(_KEEP_CODES_SQL)
+_MARK_SENT = Statement(
+    _MARK_SENT_SQL.format(kept=":kept"),
+    postgresql=f"WITH kept AS ({_KEEP_CODES_SQL} RETURNING delivery_id) "
+    + _MARK_SENT_SQL.format(kept="EXISTS (SELECT 1 FROM kept)"),
 )
 _UNDER_CLAIM = (
     f" WHERE id = :delivery_id AND status = '{DeliveryStatus.QUEUED}' AND attempts = :attempts RETURNING id"
@@ -371,7 +385,11 @@ async def finish_delivery(
     still stands (same attempt count), failed for good or queued again until ``retry_at``.
     One guarded statement, which may run in autocommit."""
     if status == DeliveryStatus.SENT:
-        found = await conn.fetchval(_MARK_SENT, delivery_id=delivery_id, now=now)
+        if conn.is_sqlite:  # writers take turns: the two statements cannot interleave
+            kept = await conn.execute(_KEEP_CODES, delivery_id=delivery_id) > 0
+            found = await conn.fetchval(_MARK_SENT, delivery_id=delivery_id, now=now, kept=kept)
+        else:
+            found = await conn.fetchval(_MARK_SENT, delivery_id=delivery_id, now=now)
     elif status == DeliveryStatus.FAILED:
         found = await conn.fetchval(_MARK_FAILED, delivery_id=delivery_id, attempts=attempts, reason=reason)
     else:

@@ -100,8 +100,12 @@ WriteOutcome = Callable[[int, str | None], Coroutine[Any, Any, None]]
 class WriteBehind:
     """Writes each outcome while the next message goes out: the channel's send does not wait for
     the database, nor the database for the relay. Outcomes are still written one by one as they
-    come, at most ``in_flight`` behind the sends; the first write that fails stops the batch (no
-    more sends whose outcome could not be written) and is raised by ``put`` or ``wait``.
+    come, at most ``in_flight`` behind the sends.
+
+    Every outcome put is written (the message went out: its outcome must not be dropped), and the
+    first write that fails stops the batch: ``check``, asked before each send, raises it, so no
+    message goes out whose outcome could not be written; ``put`` raises it too, once its own
+    outcome's write is under way.
     """
 
     def __init__(self, write: WriteOutcome, in_flight: int = 2) -> None:
@@ -111,12 +115,11 @@ class WriteBehind:
         self._failed: BaseException | None = None
 
     async def put(self, delivery_id: int, error: str | None) -> None:
-        self._raise_failure()
         await self._slots.acquire()
-        self._raise_failure()
         task = asyncio.create_task(self._write(delivery_id, error))
         self._writing.add(task)
         task.add_done_callback(self._written)
+        self.check()
 
     def _written(self, task: asyncio.Task[None]) -> None:
         self._writing.discard(task)
@@ -124,14 +127,21 @@ class WriteBehind:
         if not task.cancelled() and task.exception() is not None and self._failed is None:
             self._failed = task.exception()
 
-    def _raise_failure(self) -> None:
+    def check(self) -> None:
+        """Raises the first write that failed."""
         if self._failed is not None:
             raise self._failed
 
     async def wait(self) -> None:
-        """Every outcome put so far, written."""
-        await asyncio.gather(*self._writing, return_exceptions=True)
-        self._raise_failure()
+        """Every outcome put so far, written; raises the first write that failed."""
+        await self.settle()
+        self.check()
+
+    async def settle(self) -> None:
+        """Every outcome put so far, written, whatever happens to the caller: a cancelled wait
+        leaves the writes running."""
+        if self._writing:
+            await asyncio.shield(asyncio.gather(*self._writing, return_exceptions=True))
 
 
 class Worker:
@@ -266,15 +276,21 @@ class Worker:
 
         outcomes = WriteBehind(record)
 
+        async def may_send(delivery_id: int) -> bool:
+            outcomes.check()  # an outcome that could not be written stops the sends
+            return await claim.holds(delivery_id)
+
         async def on_result(delivery_id: int, error: str | None) -> None:
             claim.release(delivery_id)
             await outcomes.put(delivery_id, error)
 
         try:
             for channel, batch in ready.items():
-                await self.channels[channel].send(batch, on_result, claim.holds)
-        finally:
-            await outcomes.wait()
+                await self.channels[channel].send(batch, on_result, may_send)
+        except BaseException:
+            await outcomes.settle()  # the outcomes of what went out, then the send's own error
+            raise
+        await outcomes.wait()
         return len(claimed)
 
     async def _record(
@@ -311,12 +327,17 @@ class Worker:
                     now=now,
                     retry_at=now + delay,
                 )
+        level = logging.INFO
         if not recorded:
-            outcome = "lost claim"  # another worker took it back: its own attempt counts
+            # Another worker took it back: its own attempt counts. A message that went out anyway
+            # is worth a look: sent twice, or sent after its codes went back to the pool.
+            level = logging.WARNING if error is None else logging.INFO
+            outcome = "sent, but no longer held" if error is None else "lost claim"
         else:
             metrics.DELIVERIES.labels(channel, outcome).inc()
         # By id: what a delivery carries (its recipient, its codes) never reaches a log line.
-        log.info(
+        log.log(
+            level,
             "delivery %s (%s) attempt %s: %s",
             delivery_id,
             channel,
