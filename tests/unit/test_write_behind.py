@@ -80,13 +80,19 @@ async def test_wait_returns_only_when_every_outcome_is_written() -> None:
     assert sorted(d for d, _ in writes.written) == [1, 2, 3]
 
 
-async def test_a_failed_write_stops_the_sends_and_is_raised() -> None:
+async def after_a_failed_write() -> tuple[Writes, WriteBehind]:
+    """Delivery 1's outcome written, and the write failed."""
     writes = Writes()
     writes.failing.add(1)
     behind = WriteBehind(writes, in_flight=2)
     await behind.put(1, None)
     writes.finish(1)
     await asyncio.sleep(0.01)
+    return writes, behind
+
+
+async def test_a_failed_write_stops_the_sends_and_is_raised() -> None:
+    _, behind = await after_a_failed_write()
 
     with pytest.raises(ConnectionError, match="writing 1"):
         behind.check()  # asked before the next send: no message goes out whose outcome is lost
@@ -96,12 +102,7 @@ async def test_a_failed_write_stops_the_sends_and_is_raised() -> None:
 
 async def test_an_outcome_put_after_a_failed_write_is_still_written() -> None:
     """The message went out before the failure was seen: its outcome is not dropped."""
-    writes = Writes()
-    writes.failing.add(1)
-    behind = WriteBehind(writes, in_flight=2)
-    await behind.put(1, None)
-    writes.finish(1)
-    await asyncio.sleep(0.01)
+    writes, behind = await after_a_failed_write()
 
     with pytest.raises(ConnectionError, match="writing 1"):
         await behind.put(2, None)
