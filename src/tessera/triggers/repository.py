@@ -17,22 +17,29 @@ _ADD_EVENT_SQL = (
 )
 
 
-def _start_event_runs_sql(event_id: str, dialect: str) -> str:
-    """Starts every enabled workflow that event key ``:key`` triggers, in id order, for the event
-    ``event_id`` names (SQL: a parameter, or a column of the statement's own insert), with the
-    event's ``:params`` as each run's data and ``:customer_id`` as its contact."""
-    if dialect == "postgresql":
-        customer, data = "CAST(:customer_id AS BIGINT)", "CAST(:params AS JSONB)"
-        now = "CAST(:now AS TIMESTAMP)"
-    else:
-        customer, data, now = ":customer_id", ":params", ":now"
+def _start_runs_sql(trigger: str, source: str, customer: str, event_id: str, data: str, dialect: str) -> str:
+    """Starts every enabled workflow of the partner whose ``trigger`` (a condition on ``w``)
+    holds, in id order, due at ``:now``: one run for each row of ``source`` (``workflows w``,
+    joined to whatever the runs are for), with this ``customer``, ``event_id`` and ``data``."""
+    now = "CAST(:now AS TIMESTAMP)" if dialect == "postgresql" else ":now"
     return (
         f"INSERT INTO workflow_runs ({_RUN_COLUMNS})"
         f" SELECT w.partner_id, w.id, {customer}, {event_id}, {data}, 0, 'active', 0, {now}, {now}"
-        " FROM workflows w"
-        " WHERE w.partner_id = :partner_id AND w.enabled AND w.deleted_at IS NULL AND w.trigger_event = :key"
+        f" FROM {source}"
+        f" WHERE w.partner_id = :partner_id AND w.enabled AND w.deleted_at IS NULL AND {trigger}"
         " ORDER BY w.id"
     )
+
+
+def _start_event_runs_sql(event_id: str, dialect: str) -> str:
+    """Starts every enabled workflow that event key ``:key`` triggers for the event ``event_id``
+    names (SQL: a parameter, or a column of the statement's own insert), with the event's
+    ``:params`` as each run's data and ``:customer_id`` as its contact."""
+    if dialect == "postgresql":
+        customer, data = "CAST(:customer_id AS BIGINT)", "CAST(:params AS JSONB)"
+    else:
+        customer, data = ":customer_id", ":params"
+    return _start_runs_sql("w.trigger_event = :key", "workflows w", customer, event_id, data, dialect)
 
 
 # Events arrive by the thousand a second: on PostgreSQL the event and the runs it starts are one
@@ -51,16 +58,10 @@ def start_tag_runs_sql(customers: str, dialect: str) -> str:
     A FROM item rather than one id, so that a statement that gives the tag can start the runs in
     the same statement (see ``promocodes.repository``'s activation).
     """
-    if dialect == "postgresql":
-        now, data = "CAST(:now AS TIMESTAMP)", "jsonb_build_object('tag', w.trigger_tag)"
-    else:
-        now, data = ":now", "json_object('tag', w.trigger_tag)"
-    return (
-        f"INSERT INTO workflow_runs ({_RUN_COLUMNS})"
-        f" SELECT w.partner_id, w.id, c.customer_id, NULL, {data}, 0, 'active', 0, {now}, {now}"
-        f" FROM {customers} AS c CROSS JOIN workflows w"
-        " WHERE w.partner_id = :partner_id AND w.enabled AND w.deleted_at IS NULL AND w.trigger_tag = :tag"
-        " ORDER BY w.id"
+    data = "jsonb_build_object" if dialect == "postgresql" else "json_object"
+    source = f"{customers} AS c CROSS JOIN workflows w"
+    return _start_runs_sql(
+        "w.trigger_tag = :tag", source, "c.customer_id", "NULL", f"{data}('tag', w.trigger_tag)", dialect
     )
 
 
