@@ -206,10 +206,11 @@ async def schedule_return(conn: Conn, delivery_id: int, at: datetime) -> None:
     await repository.schedule_return(conn, delivery_id, at)
 
 
-async def settle_returns(database: Database, now: datetime, limit: int) -> int:
-    """Gives back the codes of failed deliveries whose return is due; answers how many deliveries
-    it settled."""
+async def settle_returns(database: Database, limit: int) -> int:
+    """Gives back the codes of failed deliveries whose return is due (on the database's clock, as
+    ``return_at`` was set); answers how many deliveries it settled."""
     async with database.read() as conn:
+        now = await repository.clock(conn)
         due = await repository.returns_due(conn, now, limit)
     for delivery_id in due:
         async with database.write() as conn:

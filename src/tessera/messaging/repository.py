@@ -385,9 +385,10 @@ async def finish_delivery(
     still stands (same attempt count), failed for good or queued again until ``retry_at``.
     One guarded statement, which may run in autocommit."""
     if status == DeliveryStatus.SENT:
-        if conn.is_sqlite:  # writers take turns: the two statements cannot interleave
-            kept = await conn.execute(_KEEP_CODES, delivery_id=delivery_id) > 0
-            found = await conn.fetchval(_MARK_SENT, delivery_id=delivery_id, now=now, kept=kept)
+        if conn.is_sqlite:  # writers take turns: the statements cannot interleave
+            found = await conn.fetchval(_MARK_SENT, delivery_id=delivery_id, now=now, kept=False)
+            if found is None and await conn.execute(_KEEP_CODES, delivery_id=delivery_id) > 0:
+                found = await conn.fetchval(_MARK_SENT, delivery_id=delivery_id, now=now, kept=True)
         else:
             found = await conn.fetchval(_MARK_SENT, delivery_id=delivery_id, now=now)
     elif status == DeliveryStatus.FAILED:
@@ -420,7 +421,9 @@ async def renew_leases(session: AsyncSession, held: dict[int, int], until: datet
     return set(result.all())
 
 
-_CLOCK = Statement("SELECT clock_timestamp() AT TIME ZONE 'UTC'")
+#: The database's clock on PostgreSQL (``database_now``, ``clock``).
+_CLOCK_SQL = "SELECT clock_timestamp() AT TIME ZONE 'UTC'"
+_CLOCK = Statement(_CLOCK_SQL)
 
 
 async def clock(conn: Conn) -> datetime:
@@ -437,7 +440,7 @@ async def database_now(session: AsyncSession) -> datetime:
     SQLite is a file on this host, so its clock is this host's."""
     if session.get_bind().dialect.name != "postgresql":
         return utcnow()
-    now: datetime = await session.scalar(text("SELECT clock_timestamp() AT TIME ZONE 'UTC'"))
+    now: datetime = await session.scalar(text(_CLOCK_SQL))
     return now
 
 

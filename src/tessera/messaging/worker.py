@@ -165,9 +165,7 @@ class Worker:
         """One pass: due workflow runs, due deliveries, then the codes of failed deliveries due
         to go back. Returns how much it did."""
         done = await self.process_runs() + await self.process_deliveries()
-        async with self.database.read() as conn:
-            now = await repository.clock(conn)
-        return done + await delivery_codes.settle_returns(self.database, now, self.settings.worker_batch_size)
+        return done + await delivery_codes.settle_returns(self.database, self.settings.worker_batch_size)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         logs.configure(self.settings.log_format)  # alone as `tessera worker`, no app did it
